@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies point one way, top to bottom:
+//   C libraries -> NeuralEngine / MediaIO -> VisionCore -> EmotionModel -> executables.
+// Only MediaIO imports CFFmpeg; only NeuralEngine imports COpenBLAS.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "fer-annotate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fer-annotate", targets: ["fer-annotate"]),
+        .executable(name: "fer-train", targets: ["fer-train"]),
+        .executable(name: "fer-eval", targets: ["fer-eval"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin system-library targets: headers and link flags only.
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil libavdevice",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev", "libavdevice-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+
+        // Tensor engine: knows nothing about faces or video.
+        .target(name: "NeuralEngine", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        // FFmpeg behind Swift value types.
+        .target(name: "MediaIO", dependencies: ["CFFmpeg", "VisionCore"], swiftSettings: optimised),
+        // Value types shared by the stages: images, boxes, emotion scores.
+        .target(name: "VisionCore", swiftSettings: optimised),
+        // Emotion networks, FER2013 data, augmentation.
+        .target(name: "EmotionModel", dependencies: ["NeuralEngine", "VisionCore", "MediaIO"], swiftSettings: optimised),
+        // Face detectors on our engine: BlazeFace from TFLite files (and later MTCNN).
+        .target(name: "FaceDetection", dependencies: ["NeuralEngine", "VisionCore"], swiftSettings: optimised),
+        // Multi-face tracking with stable IDs: Kalman box filter, Hungarian assignment, ByteTrack-style passes.
+        .target(name: "FaceTracking", dependencies: ["VisionCore"], swiftSettings: optimised),
+        // Classifier metrics (confusion, PRF, ROC/AUC) and the self-contained HTML/SVG report.
+        .target(name: "ModelEvaluation", swiftSettings: optimised),
+
+        .executableTarget(name: "fer-annotate", dependencies: [
+            "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimised),
+        .executableTarget(name: "fer-train", dependencies: [
+            "EmotionModel", "NeuralEngine", "MediaIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimised),
+        .executableTarget(name: "fer-eval", dependencies: [
+            "EmotionModel", "NeuralEngine", "ModelEvaluation", "MediaIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimised),
+
+        .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"]),
+        .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "VisionCore"]),
+        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NeuralEngine", "MediaIO"]),
+        .testTarget(name: "ModelEvaluationTests", dependencies: ["ModelEvaluation"]),
+        .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"]),
+        .testTarget(name: "FaceTrackingTests", dependencies: ["FaceTracking", "VisionCore"]),
+    ]
+)

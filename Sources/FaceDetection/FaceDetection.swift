@@ -1,0 +1,1 @@
+// BlazeFace and the TFLite reader live here.

@@ -1,0 +1,142 @@
+/// Batch normalisation over the channel axis of [N, C] (BatchNorm1d) or [N, C, H, W] (BatchNorm2d) tensors.
+/// Training mode normalises with the batch statistics and updates running averages (PyTorch conventions:
+/// momentum 0.1, unbiased running variance); evaluation mode uses the running averages.
+public final class BatchNorm: Layer {
+    public let channels: Int
+    public let epsilon: Float
+    public let momentum: Float
+    public let scale: Parameter          // gamma
+    public let shift: Parameter          // beta
+    public let runningMean: Parameter
+    public let runningVariance: Parameter
+
+    private var normalized: [Float] = []  // x-hat, cached for backward
+    private var inverseDeviation: [Float] = []
+    private var shape: [Int] = []
+
+    public init(channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        self.channels = channels
+        self.epsilon = epsilon
+        self.momentum = momentum
+        scale = Parameter(Tensor(repeating: 1, shape: [channels]))
+        shift = Parameter(Tensor(zeros: [channels]))
+        runningMean = Parameter(Tensor(zeros: [channels]), isTrainable: false)
+        runningVariance = Parameter(Tensor(repeating: 1, shape: [channels]), isTrainable: false)
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        [("weight", scale), ("bias", shift), ("running_mean", runningMean), ("running_var", runningVariance)]
+    }
+
+    /// Per-channel affine map (a, b) with y = a * x + b that evaluation mode applies; used to fold into a convolution.
+    public var inferenceAffine: (multiplier: [Float], offset: [Float]) {
+        var multiplier = [Float](repeating: 0, count: channels)
+        var offset = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            multiplier[c] = scale.value.storage[c] / (runningVariance.value.storage[c] + epsilon).squareRoot()
+            offset[c] = shift.value.storage[c] - multiplier[c] * runningMean.value.storage[c]
+        }
+        return (multiplier, offset)
+    }
+
+    private func layout(_ shape: [Int]) -> (batch: Int, spatial: Int) {
+        precondition((shape.count == 2 || shape.count == 4) && shape[1] == channels,
+                     "BatchNorm(\(channels)) expects [N, C] or [N, C, H, W], got \(shape)")
+        return (shape[0], shape.count == 4 ? shape[2] * shape[3] : 1)
+    }
+
+    public func forward(_ input: Tensor, training: Bool) -> Tensor {
+        let (batch, spatial) = layout(input.shape)
+        var output = input
+        if !training {
+            let (multiplier, offset) = inferenceAffine
+            output.storage.withUnsafeMutableBufferPointer { out in
+                for n in 0..<batch {
+                    for c in 0..<channels {
+                        let base = (n * channels + c) * spatial
+                        for s in 0..<spatial { out[base + s] = out[base + s] * multiplier[c] + offset[c] }
+                    }
+                }
+            }
+            return output
+        }
+        shape = input.shape
+        let perChannel = batch * spatial
+        precondition(perChannel > 1, "BatchNorm in training mode needs more than one value per channel")
+        if normalized.count != input.count { normalized = [Float](repeating: 0, count: input.count) }
+        if inverseDeviation.count != channels { inverseDeviation = [Float](repeating: 0, count: channels) }
+        input.storage.withUnsafeBufferPointer { x in
+            normalized.withUnsafeMutableBufferPointer { xHat in
+                output.storage.withUnsafeMutableBufferPointer { out in
+                    for c in 0..<channels {
+                        // Float sums within a plane (vectorised), Double across planes.
+                        var sum: Double = 0
+                        for n in 0..<batch {
+                            let plane = x.baseAddress! + (n * channels + c) * spatial
+                            var partial: Float = 0
+                            for s in 0..<spatial { partial += plane[s] }
+                            sum += Double(partial)
+                        }
+                        let mean = Float(sum / Double(perChannel))
+                        var squares: Double = 0
+                        for n in 0..<batch {
+                            let plane = x.baseAddress! + (n * channels + c) * spatial
+                            var partial: Float = 0
+                            for s in 0..<spatial { let d = plane[s] - mean; partial += d * d }
+                            squares += Double(partial)
+                        }
+                        let variance = Float(squares / Double(perChannel))
+                        let inverse = 1 / (variance + epsilon).squareRoot()
+                        inverseDeviation[c] = inverse
+                        let gamma = scale.value.storage[c], beta = shift.value.storage[c]
+                        for n in 0..<batch {
+                            let base = (n * channels + c) * spatial
+                            for s in 0..<spatial {
+                                let value = (x[base + s] - mean) * inverse
+                                xHat[base + s] = value
+                                out[base + s] = gamma * value + beta
+                            }
+                        }
+                        let unbiased = variance * Float(perChannel) / Float(perChannel - 1)
+                        runningMean.value.storage[c] += momentum * (mean - runningMean.value.storage[c])
+                        runningVariance.value.storage[c] += momentum * (unbiased - runningVariance.value.storage[c])
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        precondition(dOutput.shape == shape && !normalized.isEmpty, "BatchNorm.backward needs a training-mode forward")
+        let (batch, spatial) = layout(shape)
+        let count = Float(batch * spatial)
+        var dInput = Tensor(zeros: shape)
+        dOutput.storage.withUnsafeBufferPointer { dy in
+            normalized.withUnsafeBufferPointer { xHat in
+                dInput.storage.withUnsafeMutableBufferPointer { dx in
+                    for c in 0..<channels {
+                        var dShift: Float = 0, dScale: Float = 0
+                        for n in 0..<batch {
+                            let base = (n * channels + c) * spatial
+                            var shiftPart: Float = 0, scalePart: Float = 0
+                            for s in 0..<spatial { shiftPart += dy[base + s]; scalePart += dy[base + s] * xHat[base + s] }
+                            dShift += shiftPart
+                            dScale += scalePart
+                        }
+                        scale.gradient.storage[c] += dScale
+                        shift.gradient.storage[c] += dShift
+                        let factor = scale.value.storage[c] * inverseDeviation[c] / count
+                        for n in 0..<batch {
+                            let base = (n * channels + c) * spatial
+                            for s in 0..<spatial {
+                                dx[base + s] = factor * (count * dy[base + s] - dShift - xHat[base + s] * dScale)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dInput
+    }
+}

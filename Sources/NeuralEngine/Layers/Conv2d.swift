@@ -1,0 +1,335 @@
+/// Zero padding on each side of an image, in pixels.
+public struct Padding: Sendable, Equatable {
+    public var top: Int, left: Int, bottom: Int, right: Int
+
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        self.top = top; self.left = left; self.bottom = bottom; self.right = right
+    }
+
+    public static func uniform(_ amount: Int) -> Padding {
+        Padding(top: amount, left: amount, bottom: amount, right: amount)
+    }
+}
+
+/// 2-D convolution (cross-correlation) over NCHW tensors, with stride, padding and groups
+/// (groups == channels is a depthwise convolution). Lowered to im2col + sgemm for the batch at once,
+/// so even the 3x3 maps of the last stage make one well-shaped matrix product.
+public final class Conv2d: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelHeight: Int
+    public let kernelWidth: Int
+    public let stride: Int
+    public let padding: Padding
+    public let groups: Int
+    /// [outChannels, inChannels / groups, kernelHeight, kernelWidth]
+    public let weight: Parameter
+    /// [outChannels], or nil for a convolution without bias (followed by batch norm).
+    public let bias: Parameter?
+
+    /// The input of the last training-mode forward; backward recomputes im2col from it chunk by chunk.
+    private var input: Tensor?
+    private var inputShape: [Int] = []
+    /// One scratch area per worker, reused between calls: steady-state inference allocates no column buffer.
+    private var scratch: [ConvolutionScratch] = []
+
+    /// Columns (images x output pixels) per chunk: big enough for efficient products, small enough for the cache.
+    static let columnsPerChunk = 4096
+
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1,
+                padding: Padding = .uniform(0), groups: Int = 1, bias: Bool = true,
+                generator: inout RandomGenerator) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels must divide into groups")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelHeight = kernelSize
+        self.kernelWidth = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        let fanIn = inChannels / groups * kernelSize * kernelSize
+        // He initialisation keeps activation variance steady through ReLUs.
+        self.weight = Parameter(
+            Tensor(normal: [outChannels, inChannels / groups, kernelSize, kernelSize],
+                   standardDeviation: (2 / Float(fanIn)).squareRoot(), generator: &generator),
+            decays: true)
+        self.bias = bias ? Parameter(Tensor(zeros: [outChannels])) : nil
+    }
+
+    /// Builds a convolution around given weights (loading, folding).
+    public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Padding, groups: Int) {
+        precondition(weight.rank == 4, "convolution weight must be [out, in/groups, kh, kw]")
+        self.outChannels = weight.shape[0]
+        self.inChannels = weight.shape[1] * groups
+        self.kernelHeight = weight.shape[2]
+        self.kernelWidth = weight.shape[3]
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        self.weight = Parameter(weight, decays: true)
+        self.bias = bias.map { Parameter($0) }
+    }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        var result = [(name: "weight", parameter: weight)]
+        if let bias { result.append((name: "bias", parameter: bias)) }
+        return result
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + padding.top + padding.bottom - kernelHeight) / stride + 1,
+         (width + padding.left + padding.right - kernelWidth) / stride + 1)
+    }
+
+    /// Geometry of `images` images of the current input size.
+    private func geometry(images: Int) -> ConvolutionGeometry {
+        let (outHeight, outWidth) = outputSize(height: inputShape[2], width: inputShape[3])
+        return ConvolutionGeometry(
+            batch: images, channels: inChannels, height: inputShape[2], width: inputShape[3],
+            groups: groups, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
+            padding: padding, outHeight: outHeight, outWidth: outWidth)
+    }
+
+    /// Splits the batch into chunks of whole images and makes sure every worker has its scratch area.
+    private func plan() -> (imagesPerChunk: Int, chunks: Int) {
+        let batch = inputShape[0]
+        let pixels = geometry(images: 1).batchPixels
+        let imagesPerChunk = max(1, min(batch, Conv2d.columnsPerChunk / max(pixels, 1)))
+        let chunks = (batch + imagesPerChunk - 1) / imagesPerChunk
+        while scratch.count < min(Parallelism.workers, chunks) { scratch.append(ConvolutionScratch()) }
+        return (imagesPerChunk, chunks)
+    }
+
+    public func forward(_ input: Tensor, training: Bool) -> Tensor {
+        precondition(input.rank == 4 && input.shape[1] == inChannels,
+                     "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
+        inputShape = input.shape
+        let one = geometry(images: 1)
+        precondition(one.outHeight > 0 && one.outWidth > 0, "input \(input.shape) too small for the kernel")
+        let (imagesPerChunk, chunks) = plan()
+        let batch = input.shape[0]
+        let pixels = one.outHeight * one.outWidth
+        let outPerGroup = outChannels / groups
+        let inputImage = inChannels * one.height * one.width
+        var output = Tensor(zeros: [batch, outChannels, one.outHeight, one.outWidth])
+        let biasValues = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
+        let workers = scratch
+
+        input.storage.withUnsafeBufferPointer { source in
+            weight.value.storage.withUnsafeBufferPointer { weights in
+                output.storage.withUnsafeMutableBufferPointer { out in
+                    let shared = UncheckedSendable((source.baseAddress!, weights.baseAddress!, out.baseAddress!))
+                    Parallelism.forEach(chunks) { chunk in
+                        let (source, weights, out) = shared.value
+                        let first = chunk * imagesPerChunk
+                        let count = min(imagesPerChunk, batch - first)
+                        let g = self.geometry(images: count)
+                        let area = workers[chunk % workers.count]
+                        let columns = area.columns(g.groups * g.rowsPerGroup * g.batchPixels)
+                        let product = area.product(self.outChannels * g.batchPixels)
+                        for group in 0..<self.groups {
+                            g.im2col(source + first * inputImage, group: group,
+                                     into: columns + group * g.rowsPerGroup * g.batchPixels)
+                            BLAS.gemm(transposeA: false, transposeB: false,
+                                      m: outPerGroup, n: g.batchPixels, k: g.rowsPerGroup,
+                                      a: weights + group * outPerGroup * g.rowsPerGroup, lda: g.rowsPerGroup,
+                                      b: columns + group * g.rowsPerGroup * g.batchPixels, ldb: g.batchPixels,
+                                      beta: 0, c: product + group * outPerGroup * g.batchPixels, ldc: g.batchPixels)
+                        }
+                        // [outChannels, images * pixels] -> [images, outChannels, pixels], adding the bias.
+                        for n in 0..<count {
+                            for channel in 0..<self.outChannels {
+                                let from = product + channel * g.batchPixels + n * pixels
+                                let to = out + ((first + n) * self.outChannels + channel) * pixels
+                                let shift = biasValues[channel]
+                                for p in 0..<pixels { to[p] = from[p] + shift }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.input = training ? input : nil
+        return output
+    }
+
+    public func backward(_ dOutput: Tensor) -> Tensor {
+        guard let input else { preconditionFailure("Conv2d.backward needs a training-mode forward first") }
+        inputShape = input.shape
+        let one = geometry(images: 1)
+        let batch = inputShape[0]
+        let pixels = one.outHeight * one.outWidth
+        let outPerGroup = outChannels / groups
+        let inputImage = inChannels * one.height * one.width
+        precondition(dOutput.shape == [batch, outChannels, one.outHeight, one.outWidth], "dOutput shape \(dOutput.shape)")
+        let (imagesPerChunk, chunks) = plan()
+        let workers = Array(scratch.prefix(min(Parallelism.workers, chunks)))
+        for area in workers { area.clearGradients(weights: weight.value.count, biases: outChannels) }
+        var dInput = Tensor(zeros: inputShape)
+
+        input.storage.withUnsafeBufferPointer { source in
+            weight.value.storage.withUnsafeBufferPointer { weights in
+                dOutput.storage.withUnsafeBufferPointer { dOut in
+                    dInput.storage.withUnsafeMutableBufferPointer { dIn in
+                        let shared = UncheckedSendable((source.baseAddress!, weights.baseAddress!, dOut.baseAddress!,
+                                                        dIn.baseAddress!))
+                        Parallelism.forEach(chunks) { chunk in
+                            let (source, weights, dOut, dIn) = shared.value
+                            let first = chunk * imagesPerChunk
+                            let count = min(imagesPerChunk, batch - first)
+                            let g = self.geometry(images: count)
+                            let area = workers[chunk % workers.count]
+                            let columns = area.columns(g.groups * g.rowsPerGroup * g.batchPixels)
+                            let dProduct = area.product(self.outChannels * g.batchPixels)
+                            let dColumns = area.dColumns(g.rowsPerGroup * g.batchPixels)
+                            // [images, outChannels, pixels] -> [outChannels, images * pixels]
+                            for n in 0..<count {
+                                for channel in 0..<self.outChannels {
+                                    let from = dOut + ((first + n) * self.outChannels + channel) * pixels
+                                    let to = dProduct + channel * g.batchPixels + n * pixels
+                                    for p in 0..<pixels { to[p] = from[p] }
+                                }
+                            }
+                            area.accumulateBiasGradient(dProduct, channels: self.outChannels, columns: g.batchPixels)
+                            for group in 0..<self.groups {
+                                let dProductGroup = dProduct + group * outPerGroup * g.batchPixels
+                                let columnsGroup = columns + group * g.rowsPerGroup * g.batchPixels
+                                g.im2col(source + first * inputImage, group: group, into: columnsGroup)
+                                // dWeight += dProduct x columns^T
+                                BLAS.gemm(transposeA: false, transposeB: true,
+                                          m: outPerGroup, n: g.rowsPerGroup, k: g.batchPixels,
+                                          a: dProductGroup, lda: g.batchPixels, b: columnsGroup, ldb: g.batchPixels,
+                                          beta: 1, c: area.dWeight + group * outPerGroup * g.rowsPerGroup,
+                                          ldc: g.rowsPerGroup)
+                                // dColumns = weight^T x dProduct, folded back onto the images (col2im)
+                                BLAS.gemm(transposeA: true, transposeB: false,
+                                          m: g.rowsPerGroup, n: g.batchPixels, k: outPerGroup,
+                                          a: weights + group * outPerGroup * g.rowsPerGroup, lda: g.rowsPerGroup,
+                                          b: dProductGroup, ldb: g.batchPixels,
+                                          beta: 0, c: dColumns, ldc: g.batchPixels)
+                                g.col2im(dColumns, group: group, into: dIn + first * inputImage)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Sum the workers' partial gradients (fixed order: the result does not depend on scheduling).
+        weight.gradient.storage.withUnsafeMutableBufferPointer { dWeight in
+            for area in workers {
+                for index in 0..<dWeight.count { dWeight[index] += area.dWeight[index] }
+            }
+        }
+        if let bias {
+            for area in workers {
+                for channel in 0..<outChannels { bias.gradient.storage[channel] += area.dBias[channel] }
+            }
+        }
+        return dInput
+    }
+}
+
+/// A worker's buffers for one convolution layer. Grown on demand, never shrunk, freed with the layer.
+final class ConvolutionScratch {
+    private var buffers: [UnsafeMutableBufferPointer<Float>] = [.init(start: nil, count: 0), .init(start: nil, count: 0),
+                                                                 .init(start: nil, count: 0), .init(start: nil, count: 0),
+                                                                 .init(start: nil, count: 0)]
+
+    deinit { for buffer in buffers { buffer.deallocate() } }
+
+    private func buffer(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+        if buffers[slot].count < count {
+            buffers[slot].deallocate()
+            buffers[slot] = .allocate(capacity: count)
+        }
+        return buffers[slot].baseAddress!
+    }
+
+    func columns(_ count: Int) -> UnsafeMutablePointer<Float> { buffer(0, count) }
+    func product(_ count: Int) -> UnsafeMutablePointer<Float> { buffer(1, count) }
+    func dColumns(_ count: Int) -> UnsafeMutablePointer<Float> { buffer(2, count) }
+    /// This worker's share of the weight and bias gradients (valid after `clearGradients`).
+    var dWeight: UnsafeMutablePointer<Float> { buffers[3].baseAddress! }
+    var dBias: UnsafeMutablePointer<Float> { buffers[4].baseAddress! }
+
+    func clearGradients(weights: Int, biases: Int) {
+        buffer(3, weights).update(repeating: 0, count: weights)
+        buffer(4, biases).update(repeating: 0, count: biases)
+    }
+
+    func accumulateBiasGradient(_ dProduct: UnsafePointer<Float>, channels: Int, columns: Int) {
+        for channel in 0..<channels {
+            var sum: Float = 0
+            let row = dProduct + channel * columns
+            for index in 0..<columns { sum += row[index] }
+            dBias[channel] += sum
+        }
+    }
+}
+
+/// Index arithmetic shared by im2col and its adjoint col2im.
+/// Column matrix of one group: rows (channel, ky, kx), columns (image, outY, outX).
+struct ConvolutionGeometry {
+    let batch: Int, channels: Int, height: Int, width: Int
+    let groups: Int, kernelHeight: Int, kernelWidth: Int, stride: Int
+    let padding: Padding
+    let outHeight: Int, outWidth: Int
+
+    var channelsPerGroup: Int { channels / groups }
+    var rowsPerGroup: Int { channelsPerGroup * kernelHeight * kernelWidth }
+    var batchPixels: Int { batch * outHeight * outWidth }
+
+    func im2col(_ input: UnsafePointer<Float>, group: Int, into columns: UnsafeMutablePointer<Float>) {
+        let pixels = outHeight * outWidth
+        for c in 0..<channelsPerGroup {
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let row = (c * kernelHeight + ky) * kernelWidth + kx
+                    for n in 0..<batch {
+                        let plane = input + ((n * channels + group * channelsPerGroup + c) * height) * width
+                        let rowStart = columns + row * batchPixels + n * pixels
+                        for oy in 0..<outHeight {
+                            let target = rowStart + oy * outWidth
+                            let iy = oy * stride - padding.top + ky
+                            if iy < 0 || iy >= height {
+                                for ox in 0..<outWidth { target[ox] = 0 }
+                                continue
+                            }
+                            let line = plane + iy * width
+                            for ox in 0..<outWidth {
+                                let ix = ox * stride - padding.left + kx
+                                target[ox] = (ix >= 0 && ix < width) ? line[ix] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adjoint of im2col: accumulates column gradients back onto the input image.
+    func col2im(_ columns: UnsafePointer<Float>, group: Int, into input: UnsafeMutablePointer<Float>) {
+        let pixels = outHeight * outWidth
+        for c in 0..<channelsPerGroup {
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let row = (c * kernelHeight + ky) * kernelWidth + kx
+                    for n in 0..<batch {
+                        let plane = input + ((n * channels + group * channelsPerGroup + c) * height) * width
+                        let rowStart = columns + row * batchPixels + n * pixels
+                        for oy in 0..<outHeight {
+                            let iy = oy * stride - padding.top + ky
+                            if iy < 0 || iy >= height { continue }
+                            let source = rowStart + oy * outWidth
+                            let line = plane + iy * width
+                            for ox in 0..<outWidth {
+                                let ix = ox * stride - padding.left + kx
+                                if ix >= 0 && ix < width { line[ix] += source[ox] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

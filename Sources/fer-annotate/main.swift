@@ -1,0 +1,2 @@
+// Entry point; the command is FerAnnotate (FerAnnotate.swift), the work TranscodeJob.
+FerAnnotate.main()

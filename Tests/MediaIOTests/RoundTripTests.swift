@@ -1,0 +1,165 @@
+import Foundation
+import MediaIO
+import VisionCore
+import XCTest
+
+/// VideoWriter -> file -> VideoReader on a synthetic moving pattern.
+final class RoundTripTests: XCTestCase {
+    override func setUp() {
+        MediaLog.setLevel(.error)  // x264 announces itself at info level
+    }
+
+    /// A gradient background with a bright square that moves 3 px right and 2 px down per frame.
+    static func pattern(width: Int, height: Int, frame: Int) -> Image {
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        let left = (frame * 3) % (width - 16), top = (frame * 2) % (height - 16)
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = (y * width + x) * 3
+                let inSquare = x >= left && x < left + 16 && y >= top && y < top + 16
+                pixels[i] = inSquare ? 240 : UInt8(x * 200 / width)
+                pixels[i + 1] = inSquare ? 230 : UInt8(y * 200 / height)
+                pixels[i + 2] = inSquare ? 40 : 100
+            }
+        }
+        return Image(width: width, height: height, format: .rgb24, pixels: pixels)
+    }
+
+    /// Variable frame rate on purpose: gaps of 40, 40, 80, 40, 120 ms, ... must survive exactly.
+    static func timestamps(count: Int) -> [Int64] {
+        var ticks: [Int64] = []
+        var t: Int64 = 0
+        for i in 0..<count {
+            ticks.append(t)
+            t += [40, 40, 80, 40, 120][i % 5]
+        }
+        return ticks
+    }
+
+    func roundTrip(container: String, width: Int, height: Int, count: Int = 30) throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("pattern.\(container)").path
+        let timeBase = Rational(1, 1000)
+        let ticks = Self.timestamps(count: count)
+
+        let writer = try VideoWriter(path: path, width: width, height: height, timeBase: timeBase,
+                                     frameRate: Rational(25, 1), settings: EncoderSettings(crf: 12, preset: "veryfast"))
+        XCTAssertEqual(writer.encoderName, "libx264")
+        for i in 0..<count {
+            let frame = Frame(image: Self.pattern(width: width, height: height, frame: i),
+                              timestamp: Timestamp(ticks: ticks[i], timeBase: timeBase), index: i)
+            try writer.write(frame)
+        }
+        try writer.finish()
+        XCTAssertEqual(writer.framesWritten, count)
+
+        let reader = try VideoReader(url: path)
+        // yuv420p needs even sizes: odd ones come back one pixel larger (the last column/row repeated).
+        let paddedWidth = (width + 1) & ~1, paddedHeight = (height + 1) & ~1
+        XCTAssertEqual(reader.info.width, paddedWidth)
+        XCTAssertEqual(reader.info.height, paddedHeight)
+        XCTAssertEqual(reader.info.codec, "h264")
+        XCTAssertFalse(reader.info.hasAudio)
+        var frames: [Frame] = []
+        while let frame = try reader.nextFrame(as: .rgb24) { frames.append(frame) }
+        XCTAssertEqual(frames.count, count)
+        XCTAssertEqual(reader.corruptPacketCount, 0)
+        for (i, frame) in frames.enumerated() {
+            // Timestamps: exact to the millisecond (mkv's time base is 1 ms; mp4 keeps 1/1000 as given).
+            XCTAssertEqual(frame.seconds, Double(ticks[i]) / 1000, accuracy: 1e-9, "frame \(i)")
+            XCTAssertEqual(frame.index, i)
+            // Pixels: mean absolute error under 3 levels at crf 12 over the original area.
+            let expected = Self.pattern(width: width, height: height, frame: i)
+            var total = 0
+            for y in 0..<height {
+                for x in 0..<width * 3 {
+                    total += abs(Int(frame.image.pixels[y * paddedWidth * 3 + x]) - Int(expected.pixels[y * width * 3 + x]))
+                }
+            }
+            let meanError = Double(total) / Double(width * height * 3)
+            XCTAssertLessThan(meanError, 3, "frame \(i) of \(container)")
+            // The square is where it should be: its centre is bright yellow (tolerance 40 for chroma blur).
+            let cx = (i * 3) % (width - 16) + 8, cy = (i * 2) % (height - 16) + 8
+            let c = (cy * paddedWidth + cx) * 3
+            XCTAssertEqual(Double(frame.image.pixels[c]), 240, accuracy: 40, "frame \(i)")
+            XCTAssertEqual(Double(frame.image.pixels[c + 2]), 40, accuracy: 40, "frame \(i)")
+        }
+    }
+
+    func testMP4RoundTripKeepsFramesTimestampsAndPixels() throws {
+        try roundTrip(container: "mp4", width: 96, height: 64)
+    }
+
+    func testMKVRoundTripWithOddSize() throws {
+        try roundTrip(container: "mkv", width: 95, height: 63)
+    }
+
+    func testMOVRoundTripInGray() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("gray.mov").path
+        let timeBase = Rational(1, 30)
+        let writer = try VideoWriter(path: path, width: 64, height: 48, timeBase: timeBase)
+        for i in 0..<10 {
+            let gray = Image(width: 64, height: 48, format: .gray8,
+                             pixels: [UInt8](repeating: UInt8(20 * i + 10), count: 64 * 48))
+            try writer.write(Frame(image: gray, timestamp: Timestamp(ticks: Int64(i), timeBase: timeBase), index: i))
+        }
+        try writer.finish()
+        let reader = try VideoReader(url: path)
+        var levels: [UInt8] = []
+        while let frame = try reader.nextFrame(as: .gray8) {
+            XCTAssertEqual(frame.timestamp.rescaled(to: timeBase).ticks, Int64(levels.count))
+            levels.append(frame.image.pixels[64 * 24 + 32])
+        }
+        XCTAssertEqual(levels.count, 10)
+        // Flat gray survives limited-range YUV and back within 2 levels.
+        for (i, level) in levels.enumerated() {
+            XCTAssertEqual(Double(level), Double(20 * i + 10), accuracy: 2, "frame \(i)")
+        }
+    }
+
+    /// The fallback encoder (used when libx264 is missing) with a 1/90000 time base it cannot take as is.
+    func testFallbackEncoderKeepsFrameCountAndTimestamps() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("fallback.mkv").path
+        let timeBase = Rational(1, 90000)
+        let writer = try VideoWriter(path: path, width: 64, height: 48, timeBase: timeBase,
+                                     settings: EncoderSettings(crf: 10, encoder: "mpeg4"))
+        XCTAssertEqual(writer.encoderName, "mpeg4")
+        for i in 0..<12 {
+            let frame = Frame(image: Self.pattern(width: 64, height: 48, frame: i),
+                              timestamp: Timestamp(ticks: Int64(i) * 3600, timeBase: timeBase), index: i)
+            try writer.write(frame)
+        }
+        try writer.finish()
+        let reader = try VideoReader(url: path)
+        XCTAssertEqual(reader.info.codec, "mpeg4")
+        var seconds: [Double] = []
+        while let frame = try reader.nextFrame(as: .rgb24) { seconds.append(frame.seconds) }
+        XCTAssertEqual(seconds.count, 12)
+        for (i, s) in seconds.enumerated() { XCTAssertEqual(s, Double(i) * 0.04, accuracy: 0.001) }
+    }
+
+    func testWriterRejectsBadArgumentsWithTypedErrors() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let timeBase = Rational(1, 25)
+        XCTAssertThrowsError(try VideoWriter(path: folder.appendingPathComponent("x.nosuchcontainer").path,
+                                             width: 64, height: 48, timeBase: timeBase)) {
+            XCTAssertEqual($0 as? MediaError, .unknownContainer(path: folder.appendingPathComponent("x.nosuchcontainer").path))
+        }
+        XCTAssertThrowsError(try VideoWriter(path: "/nonexistent-folder/x.mp4", width: 64, height: 48, timeBase: timeBase)) {
+            guard case MediaError.cannotWrite = $0 else { return XCTFail("got \($0)") }
+        }
+        let writer = try VideoWriter(path: folder.appendingPathComponent("x.mp4").path, width: 64, height: 48, timeBase: timeBase)
+        let wrongSize = Frame(image: Image(width: 32, height: 32, format: .rgb24),
+                              timestamp: Timestamp(ticks: 0, timeBase: timeBase), index: 0)
+        XCTAssertThrowsError(try writer.write(wrongSize)) {
+            guard case MediaError.invalidArgument = $0 else { return XCTFail("got \($0)") }
+        }
+        try writer.finish()
+    }
+}
