@@ -50,6 +50,31 @@ public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: I
     }
 }
 
+/// Like `warpGray`, from an rgb24 source, converting to luma (BT.601: 0.299 R + 0.587 G + 0.114 B, as FFmpeg's
+/// gray conversion) on the way, so only the pixels the crop needs are converted.
+public func warpLuma(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
+                     outputSide: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    precondition(output.count >= outputSide * outputSide, "output too small")
+    let maxX = Float(width - 1), maxY = Float(height - 1)
+    @inline(__always) func luma(_ x: Int, _ y: Int) -> Float {
+        let offset = (y * width + x) * 3
+        return 0.299 * Float(source[offset]) + 0.587 * Float(source[offset + 1]) + 0.114 * Float(source[offset + 2])
+    }
+    for y in 0..<outputSide {
+        for x in 0..<outputSide {
+            let fx = Float(x), fy = Float(y)
+            let sx = min(max(map.a * fx + map.b * fy + map.c, 0), maxX)
+            let sy = min(max(map.d * fx + map.e * fy + map.f, 0), maxY)
+            let x0 = Int(sx), y0 = Int(sy)
+            let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+            let wx = sx - Float(x0), wy = sy - Float(y0)
+            let top = luma(x0, y0) * (1 - wx) + luma(x1, y0) * wx
+            let bottom = luma(x0, y1) * (1 - wx) + luma(x1, y1) * wx
+            output[y * outputSide + x] = top * (1 - wy) + bottom * wy
+        }
+    }
+}
+
 /// Bilinear resize of a gray image to side x side (area-correct pixel centres).
 public func resizeGray(_ image: Image, side: Int) -> [UInt8] {
     precondition(image.format == .gray8, "resizeGray takes gray8 images")
