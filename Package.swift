@@ -31,16 +31,22 @@ let package = Package(
         // Value types shared by the stages: images, boxes, emotion scores.
         .target(name: "VisionCore", swiftSettings: optimised),
         // Emotion networks, FER2013 data, augmentation.
-        .target(name: "EmotionModel", dependencies: ["NeuralEngine", "VisionCore", "MediaIO"], swiftSettings: optimised),
+        .target(name: "EmotionModel", dependencies: ["NeuralEngine", "VisionCore", "MediaIO"],
+                exclude: ["Resources/MODEL_CARD.md", "Resources/report"],
+                resources: [.copy("Resources/fer-vgg.safetensors")], swiftSettings: optimised),
         // Face detectors on our engine: BlazeFace from TFLite files (and later MTCNN).
         .target(name: "FaceDetection", dependencies: ["NeuralEngine", "VisionCore"], swiftSettings: optimised),
         // Multi-face tracking with stable IDs: Kalman box filter, Hungarian assignment, ByteTrack-style passes.
         .target(name: "FaceTracking", dependencies: ["VisionCore"], swiftSettings: optimised),
+        // The runner: bounded stages from decoder to encoder, drawing (FreeType), CSV/JSON/plot writers.
+        .target(name: "AnnotationPipeline", dependencies: [
+            "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking", "CFreeType",
+        ], swiftSettings: optimised),
         // Classifier metrics (confusion, PRF, ROC/AUC) and the self-contained HTML/SVG report.
         .target(name: "ModelEvaluation", swiftSettings: optimised),
 
         .executableTarget(name: "fer-annotate", dependencies: [
-            "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking",
+            "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking", "AnnotationPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimised),
         .executableTarget(name: "fer-train", dependencies: [
@@ -58,5 +64,6 @@ let package = Package(
         .testTarget(name: "ModelEvaluationTests", dependencies: ["ModelEvaluation"]),
         .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"]),
         .testTarget(name: "FaceTrackingTests", dependencies: ["FaceTracking", "VisionCore"]),
+        .testTarget(name: "AnnotationPipelineTests", dependencies: ["AnnotationPipeline", "EmotionModel", "VisionCore", "MediaIO"]),
     ]
 )

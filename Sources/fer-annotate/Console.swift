@@ -19,7 +19,7 @@ struct Console {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
-    func finished(_ summary: TranscodeJob.Summary, output: String) {
+    func finished(_ summary: AnnotateJob.Summary, output: String) {
         if summary.corruptPackets > 0 {
             warning("skipped \(summary.corruptPackets) corrupt packet(s) in the input")
         }
@@ -30,8 +30,10 @@ struct Console {
             warning("stopped by \(signal) after \(summary.frames) frames; \(output) is finished up to there")
         } else if showsProgress {
             let rate = summary.seconds > 0 ? Double(summary.frames) / summary.seconds : 0
-            write("wrote \(output): \(summary.frames) frames in \(Progress.clock(summary.seconds)) "
-                  + "(\(String(format: "%.1f", rate)) fps), \(summary.encoder), \(summary.audio)\n")
+            var line = "wrote \(output): \(summary.frames) frames in \(Progress.clock(summary.seconds)) "
+                + "(\(String(format: "%.1f", rate)) fps), \(summary.tracks) face track(s)"
+            if let encoder = summary.encoder { line += ", \(encoder), audio \(summary.audio)" }
+            write(line + "\n")
         }
     }
 }

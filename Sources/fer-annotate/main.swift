@@ -1,2 +1,2 @@
-// Entry point; the command is FerAnnotate (FerAnnotate.swift), the work TranscodeJob.
+// Entry point; the command is FerAnnotate (FerAnnotate.swift), the work AnnotateJob.
 FerAnnotate.main()

@@ -38,6 +38,12 @@ public struct SmoothedEmotion: Sendable, Equatable {
     public var label: Int
     /// Smoothed probability of the shown class.
     public var confidence: Float
+
+    public init(probabilities: [Float], label: Int, confidence: Float) {
+        self.probabilities = probabilities
+        self.label = label
+        self.confidence = confidence
+    }
 }
 
 /// Per-track temporal smoothing with label hysteresis. One owner (the analysis stage) calls it every frame.

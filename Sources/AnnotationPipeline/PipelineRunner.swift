@@ -1,0 +1,139 @@
+import Foundation
+import MediaIO
+import VisionCore
+
+/// Where frames come from: a file, a stream, or a fake in tests. nil means the end.
+public protocol FrameSource: AnyObject {
+    func nextFrame() throws -> Frame?
+}
+
+extension VideoReader: FrameSource {
+    public func nextFrame() throws -> Frame? { try nextFrame(as: .rgb24) }
+}
+
+public struct PipelineStatistics: Sendable {
+    public var framesRead = 0
+    public var framesAnalyzed = 0
+    /// Frames dropped before analysis to stay real-time (live mode only).
+    public var framesDropped = 0
+    public var facesAnalyzed = 0
+    public var seconds = 0.0
+    /// Set when the source failed part way; the frames before it were processed.
+    public var sourceError: Error?
+    public var stoppedEarly = false
+}
+
+/// Source -> analysis -> sinks, each on its own thread, linked by bounded queues, so throughput is set by the
+/// slowest stage and memory stays flat however long the input. The end of the stream travels down the queues
+/// (close), and every sink is finished, so files are complete even after an early stop.
+public final class PipelineRunner: @unchecked Sendable {
+    public let queueCapacity: Int
+    /// Live sources: never block the reader; drop the oldest waiting frame instead of building a backlog.
+    public let dropsStaleFrames: Bool
+    private let source: FrameSource
+    private let analyzer: FrameAnalyzer
+    private let sinks: [FrameSink]
+    private let lock = NSLock()
+    private var failure: Error?
+    private var statistics = PipelineStatistics()
+
+    public init(source: FrameSource, analyzer: FrameAnalyzer, sinks: [FrameSink], queueCapacity: Int = 4,
+                dropsStaleFrames: Bool = false) {
+        self.source = source
+        self.analyzer = analyzer
+        self.sinks = sinks
+        self.queueCapacity = queueCapacity
+        self.dropsStaleFrames = dropsStaleFrames
+    }
+
+    private func record(_ error: Error) {
+        lock.lock()
+        if failure == nil { failure = error }
+        lock.unlock()
+    }
+
+    private func update(_ change: (inout PipelineStatistics) -> Void) {
+        lock.lock()
+        change(&statistics)
+        lock.unlock()
+    }
+
+    /// Runs to the end of the source, a stop request, or the first analysis/sink error (rethrown after the sinks
+    /// are finished). `progress` is called on the sink thread after each frame.
+    public func run(shouldStop: @escaping @Sendable () -> Bool = { false },
+                    progress: (PipelineStatistics) -> Void = { _ in }) throws -> PipelineStatistics {
+        let started = Date()
+        let decoded = BoundedQueue<(Frame, Date)>(capacity: queueCapacity)
+        let analyzed = BoundedQueue<AnnotatedFrame>(capacity: queueCapacity)
+        let group = DispatchGroup()
+
+        let readerThread = Thread { [self] in
+            defer { decoded.close(); group.leave() }
+            while !shouldStop() {
+                do {
+                    guard let frame = try source.nextFrame() else { break }
+                    update { $0.framesRead += 1 }
+                    if dropsStaleFrames {
+                        if decoded.pushDroppingOldest((frame, Date())) != nil { update { $0.framesDropped += 1 } }
+                    } else if !decoded.push((frame, Date())) {
+                        break
+                    }
+                } catch {
+                    update { $0.sourceError = error }
+                    break
+                }
+            }
+            if shouldStop() { update { $0.stoppedEarly = true } }
+        }
+        let analysisThread = Thread { [self] in
+            defer { analyzed.close(); group.leave() }
+            while let (frame, arrival) = decoded.pop() {
+                do {
+                    let result = try analyzer.analyze(frame, arrival: arrival)
+                    update { $0.framesAnalyzed += 1; $0.facesAnalyzed += result.faces.count }
+                    guard analyzed.push(result) else { break }
+                } catch {
+                    record(error)
+                    decoded.close()
+                    break
+                }
+            }
+        }
+        group.enter()
+        group.enter()
+        readerThread.name = "fer-annotate.decode"
+        analysisThread.name = "fer-annotate.analysis"
+        readerThread.start()
+        analysisThread.start()
+
+        // Sinks run here, in frame order.
+        var sinkError: Error?
+        while let annotated = analyzed.pop() {
+            do {
+                for sink in sinks { try sink.consume(annotated) }
+            } catch {
+                sinkError = error
+                analyzed.close()
+                decoded.close()
+                break
+            }
+            lock.lock()
+            let snapshot = statistics
+            lock.unlock()
+            progress(snapshot)
+        }
+        group.wait()
+        lock.lock()
+        let firstFailure = sinkError ?? failure
+        statistics.seconds = Date().timeIntervalSince(started)
+        let result = statistics
+        lock.unlock()
+        let completed = firstFailure == nil && result.sourceError == nil && !result.stoppedEarly
+        var finishError: Error?
+        for sink in sinks {
+            do { try sink.finish(completed: completed) } catch { finishError = finishError ?? error }
+        }
+        if let error = firstFailure ?? finishError { throw error }
+        return result
+    }
+}

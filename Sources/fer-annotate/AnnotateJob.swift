@@ -1,0 +1,157 @@
+import AnnotationPipeline
+import EmotionModel
+import FaceDetection
+import Foundation
+import MediaIO
+import VisionCore
+
+/// A failure outside the media layer (model, detector, outputs), with its exit code.
+struct JobError: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: Int32
+}
+
+/// One run: read, analyse and write, through the pipeline's bounded stages.
+struct AnnotateJob {
+    let command: FerAnnotate
+    let console: Console
+
+    struct Summary {
+        var frames: Int
+        var seconds: Double
+        var encoder: String?
+        var audio: AudioHandling
+        var corruptPackets: Int
+        var adjustedTimestamps: Int
+        var stoppedBy: String?
+        var faces: Int
+        var tracks: Int
+    }
+
+    func run() throws -> Summary {
+        StopSignal.install()  // before opening: a network or pipe input can take a while to probe
+        let reader = try VideoReader(url: command.input)
+        let info = reader.info
+        if info.isStillImage && !command.noVideo {
+            throw JobError(description: "\(command.input) is a still image: use --no-video with --csv/--json", exitCode: 65)
+        }
+        let classifier = try loadClassifier()
+        let detector = try makeDetector()
+        let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: command.analysis.options)
+
+        var sinks: [FrameSink] = []
+        var videoSink: VideoSink?
+        if let output = command.output {
+            let writer: VideoWriter
+            do {
+                writer = try VideoWriter(path: output, matching: info, settings: command.encoding.settings)
+            } catch {
+                try? FileManager.default.removeItem(atPath: output)
+                throw error
+            }
+            if info.hasAudio && !info.isSeekable {
+                console.warning("the input is a stream that cannot be read twice: its audio is not copied")
+            }
+            let renderer: FrameRenderer
+            do { renderer = try FrameRenderer(showsBars: command.bars) } catch {
+                throw JobError(description: "\(error)", exitCode: 66)
+            }
+            videoSink = VideoSink(writer: writer, renderer: renderer)
+            sinks.append(videoSink!)
+        }
+        if let csvPath = command.csvPath {
+            do { sinks.append(CSVSink(writer: try TimelineCSVWriter(path: csvPath))) } catch {
+                throw JobError(description: "cannot write \(csvPath)", exitCode: 73)
+            }
+        }
+        if command.jsonl { sinks.append(JSONLinesSink()) }
+        let summarySink = SummarySink()
+        sinks.append(summarySink)
+
+        var progress = Progress(total: info.estimatedFrameCount, console: console)
+        let runner = PipelineRunner(source: reader, analyzer: analyzer, sinks: sinks)
+        let statistics: PipelineStatistics
+        do {
+            statistics = try runner.run(shouldStop: { StopSignal.isRequested }) { progress.advance(to: $0.framesAnalyzed) }
+        } catch {
+            progress.end()
+            throw error
+        }
+        progress.end()
+        let tracks = summarySink.accumulator.summaries
+        try writeReports(tracks: tracks, statistics: statistics, info: info, classifier: classifier)
+        if let failure = statistics.sourceError { throw failure }
+        return Summary(frames: statistics.framesAnalyzed, seconds: statistics.seconds, encoder: videoSink?.encoderName,
+                       audio: videoSink?.audio ?? .none, corruptPackets: reader.corruptPacketCount,
+                       adjustedTimestamps: videoSink?.adjustedTimestamps ?? 0, stoppedBy: StopSignal.signalName,
+                       faces: statistics.facesAnalyzed, tracks: tracks.count)
+    }
+
+    private func loadClassifier() throws -> EmotionClassifier {
+        do {
+            if let path = command.analysis.model { return try EmotionClassifier(contentsOf: URL(fileURLWithPath: path)) }
+            return try ShippedModel.load()
+        } catch {
+            throw JobError(description: "\(error)", exitCode: 66)
+        }
+    }
+
+    private func makeDetector() throws -> FaceDetector {
+        throw JobError(description: "no face detector yet", exitCode: 1)
+    }
+
+    private func writeReports(tracks: [TrackSummary], statistics: PipelineStatistics, info: VideoInfo,
+                              classifier: EmotionClassifier) throws {
+        if let path = command.json {
+            let report = RunReport(
+                input: command.input, output: command.output, csv: command.csvPath,
+                model: command.analysis.model ?? ShippedModel.fileName, modelArchitecture: classifier.architecture.name,
+                detector: "blazeface-\(command.analysis.blazefaceModel)", detectEvery: command.analysis.detectEvery,
+                smoothing: command.analysis.smoothing, halfLife: command.analysis.halfLife,
+                frames: statistics.framesAnalyzed, seconds: statistics.seconds,
+                fps: statistics.seconds > 0 ? Double(statistics.framesAnalyzed) / statistics.seconds : 0,
+                width: info.width, height: info.height, duration: info.duration,
+                completed: statistics.sourceError == nil && !statistics.stoppedEarly, tracks: tracks)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            do { try encoder.encode(report).write(to: URL(fileURLWithPath: path)) } catch {
+                throw JobError(description: "cannot write \(path): \(error.localizedDescription)", exitCode: 73)
+            }
+        }
+        if let path = command.plot {
+            let svg = TimelinePlot.svg(tracks: tracks, duration: info.duration ?? 0,
+                                       title: "Emotions over time: \(URL(fileURLWithPath: command.input).lastPathComponent)")
+            do { try svg.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw JobError(description: "cannot write \(path): \(error.localizedDescription)", exitCode: 73)
+            }
+        }
+    }
+}
+
+/// The --json document: run metadata and one summary per track.
+struct RunReport: Encodable {
+    let version = "0.1.0"
+    let input: String
+    let output: String?
+    let csv: String?
+    let model: String
+    let modelArchitecture: String
+    let detector: String
+    let detectEvery: Int
+    let smoothing: String
+    let halfLife: Double
+    let frames: Int
+    let seconds: Double
+    let fps: Double
+    let width: Int
+    let height: Int
+    let duration: Double?
+    let completed: Bool
+    let tracks: [TrackSummary]
+
+    enum CodingKeys: String, CodingKey {
+        case version, input, output, csv, model, detector, smoothing, frames, seconds, fps, width, height, duration
+        case completed, tracks
+        case modelArchitecture = "model_architecture", detectEvery = "detect_every", halfLife = "half_life_s"
+    }
+}

@@ -1,0 +1,181 @@
+import AnnotationPipeline
+import EmotionModel
+import Foundation
+import MediaIO
+import VisionCore
+import XCTest
+
+/// A synthetic clip: a bright square (the "face") drifting right over a dark background, 30 fps.
+final class FakeSource: FrameSource {
+    let count: Int
+    private var index = 0
+    init(count: Int) { self.count = count }
+
+    static func box(at index: Int) -> Box { Box(x: Float(20 + index), y: 30, width: 60, height: 60) }
+
+    func nextFrame() throws -> Frame? {
+        guard index < count else { return nil }
+        var pixels = [UInt8](repeating: 30, count: 160 * 120 * 3)
+        let box = FakeSource.box(at: index)
+        for y in Int(box.y)..<Int(box.maxY) {
+            for x in Int(box.x)..<Int(box.maxX) {
+                let value = UInt8(120 + (x * 3 + y * 5 + index) % 100)
+                for channel in 0..<3 { pixels[(y * 160 + x) * 3 + channel] = value }
+            }
+        }
+        let frame = Frame(image: Image(width: 160, height: 120, format: .rgb24, pixels: pixels),
+                          timestamp: Timestamp(ticks: Int64(index), timeBase: Rational(1, 30)), duration: 1, index: index)
+        index += 1
+        return frame
+    }
+}
+
+/// Reports the square where it is, except on the frames listed in `missing`.
+final class FakeDetector: FaceDetector {
+    let missing: Set<Int>
+    private var calls = 0
+    init(missing: Set<Int> = []) { self.missing = missing }
+
+    func detect(in image: Image) throws -> [Detection] {
+        defer { calls += 1 }
+        if missing.contains(calls) { return [] }
+        return [Detection(box: FakeSource.box(at: calls), score: 0.9)]
+    }
+}
+
+final class CollectingSink: FrameSink {
+    var frames: [AnnotatedFrame] = []
+    var finishedCompleted: Bool?
+    func consume(_ annotated: AnnotatedFrame) throws { frames.append(annotated) }
+    func finish(completed: Bool) throws { finishedCompleted = completed }
+}
+
+final class PipelineTests: XCTestCase {
+    func testEveryFrameComesThroughInOrderWithOneStableTrack() throws {
+        let classifier = try ShippedModel.load()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let csvPath = folder.appendingPathComponent("timeline.csv").path
+
+        var options = AnalysisOptions()
+        options.tracker.confirmHits = 1
+        let analyzer = FrameAnalyzer(detector: FakeDetector(missing: [10, 11, 12]), classifier: classifier, options: options)
+        let collector = CollectingSink()
+        let runner = PipelineRunner(source: FakeSource(count: 60), analyzer: analyzer,
+                                    sinks: [collector, CSVSink(writer: try TimelineCSVWriter(path: csvPath))], queueCapacity: 2)
+        let statistics = try runner.run()
+        XCTAssertEqual(statistics.framesRead, 60)
+        XCTAssertEqual(statistics.framesAnalyzed, 60)
+        XCTAssertEqual(collector.frames.map(\.frame.index), Array(0..<60), "order kept")
+        XCTAssertEqual(collector.finishedCompleted, true)
+        // The three missed detections are bridged by the tracker: one ID throughout, boxes predicted there.
+        XCTAssertEqual(Set(collector.frames.flatMap { $0.faces.map(\.trackID) }), [1])
+        XCTAssertTrue(collector.frames.allSatisfy { $0.faces.count == 1 })
+        XCTAssertNil(collector.frames[11].faces[0].detectionScore)
+        XCTAssertEqual(collector.frames[20].faces[0].detectionScore, 0.9)
+
+        let lines = try String(contentsOfFile: csvPath, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(String(lines[0]), TimelineCSVWriter.header(includesWallTime: false))
+        XCTAssertEqual(lines.count, 61, "header + one row per frame")
+        var rawVariation: Float = 0, smoothVariation: Float = 0
+        var previous: (raw: [Float], smooth: [Float])?
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(fields.count, 8 + 7 + 2 + 7)
+            let smooth = fields[8..<15].map { Float($0)! }, raw = fields[17..<24].map { Float($0)! }
+            XCTAssertEqual(smooth.reduce(0, +), 1, accuracy: 1e-3)
+            XCTAssertEqual(raw.reduce(0, +), 1, accuracy: 1e-3)
+            XCTAssertEqual(Emotion(name: fields[15])?.rawValue, smooth.indices.max { smooth[$0] < smooth[$1] }.map { _ in Emotion(name: fields[15])!.rawValue })
+            if let previous {
+                rawVariation += zip(raw, previous.raw).map { abs($0 - $1) }.reduce(0, +)
+                smoothVariation += zip(smooth, previous.smooth).map { abs($0 - $1) }.reduce(0, +)
+            }
+            previous = (raw, smooth)
+        }
+        XCTAssertLessThan(smoothVariation, rawVariation, "smoothing lowers total variation")
+    }
+
+    func testFramesWithoutFacesGetEmptyRows() throws {
+        let classifier = try ShippedModel.load()
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).csv").path
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        let analyzer = FrameAnalyzer(detector: FakeDetector(missing: Set(0..<10)), classifier: classifier)
+        _ = try PipelineRunner(source: FakeSource(count: 10), analyzer: analyzer,
+                               sinks: [CSVSink(writer: try TimelineCSVWriter(path: csv))]).run()
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst()
+        XCTAssertEqual(rows.count, 10)
+        for (index, row) in rows.enumerated() {
+            let fields = row.split(separator: ",", omittingEmptySubsequences: false)
+            XCTAssertEqual(fields.count, 24)
+            XCTAssertEqual(Int(fields[0]), index)
+            XCTAssertTrue(fields[2...].allSatisfy(\.isEmpty), "no face fields")
+        }
+    }
+
+    func testStopRequestFinishesTheSinksEarly() throws {
+        let classifier = try ShippedModel.load()
+        let analyzer = FrameAnalyzer(detector: FakeDetector(), classifier: classifier)
+        let collector = CollectingSink()
+        let counter = Counter()
+        let statistics = try PipelineRunner(source: FakeSource(count: 1000), analyzer: analyzer, sinks: [collector])
+            .run(shouldStop: { counter.next() > 20 })
+        XCTAssertTrue(statistics.stoppedEarly)
+        XCTAssertLessThan(collector.frames.count, 1000)
+        XCTAssertEqual(collector.finishedCompleted, false)
+        XCTAssertEqual(collector.frames.map(\.frame.index), Array(0..<collector.frames.count), "a prefix, in order")
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+}
+
+final class BoundedQueueTests: XCTestCase {
+    func testDroppingOldestKeepsTheNewest() {
+        let queue = BoundedQueue<Int>(capacity: 3)
+        for value in 0..<10 { queue.pushDroppingOldest(value) }
+        XCTAssertEqual(queue.droppedCount, 7)
+        queue.close()
+        XCTAssertEqual([queue.pop(), queue.pop(), queue.pop(), queue.pop()], [7, 8, 9, nil])
+    }
+
+    func testBlockingPushWaitsForTheConsumerAndLosesNothing() {
+        let queue = BoundedQueue<Int>(capacity: 2)
+        let producer = Thread {
+            for value in 0..<500 { queue.push(value) }
+            queue.close()
+        }
+        producer.start()
+        var received: [Int] = []
+        while let value = queue.pop() {
+            XCTAssertLessThanOrEqual(queue.count, 2)
+            received.append(value)
+        }
+        XCTAssertEqual(received, Array(0..<500))
+    }
+}
+
+final class RendererTests: XCTestCase {
+    func testLabelsAreAntialiasedTextInTheEmotionColour() throws {
+        let renderer = try FrameRenderer()
+        let image = Image(width: 640, height: 360, format: .rgb24, pixels: [UInt8](repeating: 40, count: 640 * 360 * 3))
+        let frame = Frame(image: image, timestamp: Timestamp(ticks: 0, timeBase: Rational(1, 30)), duration: 1, index: 0)
+        let face = FaceAnnotation(trackID: 3, box: Box(x: 200, y: 120, width: 150, height: 150), detectionScore: 0.9,
+                                  rawProbabilities: [0, 0, 0, 1, 0, 0, 0],
+                                  smoothed: SmoothedEmotion(probabilities: [0, 0, 0, 1, 0, 0, 0], label: 3, confidence: 1))
+        let drawn = renderer.render(AnnotatedFrame(frame: frame, faces: [face]))
+        // Box edge in happy yellow (#FDD835).
+        let edge = (125 * 640 + 200) * 3
+        XCTAssertEqual(Array(drawn.pixels[edge..<(edge + 3)]), [0xFD, 0xD8, 0x35])
+        // The label sits above the box: black text on yellow, with antialiased in-between shades.
+        var shades = Set<UInt8>()
+        for y in 95..<120 { for x in 200..<330 { shades.insert(drawn.pixels[(y * 640 + x) * 3]) } }
+        XCTAssertTrue(shades.contains(0), "text pixels")
+        XCTAssertGreaterThan(shades.count, 10, "antialiasing gives many grey levels, not a two-colour dot font")
+        // Outside the annotations nothing changes.
+        XCTAssertEqual(drawn.pixels[(350 * 640 + 10) * 3], 40)
+    }
+}
