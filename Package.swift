@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "fer-annotate", targets: ["fer-annotate"]),
         .executable(name: "fer-train", targets: ["fer-train"]),
         .executable(name: "fer-eval", targets: ["fer-eval"]),
+        .executable(name: "fer-bench", targets: ["fer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,12 +59,18 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimised),
 
+        .executableTarget(name: "fer-bench", dependencies: [
+            "EmotionModel", "NeuralEngine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimised),
+
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"]),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "VisionCore"]),
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NeuralEngine", "MediaIO"]),
         .testTarget(name: "ModelEvaluationTests", dependencies: ["ModelEvaluation"]),
         .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"]),
         .testTarget(name: "FaceTrackingTests", dependencies: ["FaceTracking", "VisionCore"]),
+        .testTarget(name: "LiveStreamTests", dependencies: ["AnnotationPipeline", "MediaIO", "VisionCore"]),
         .testTarget(name: "AnnotationPipelineTests", dependencies: ["AnnotationPipeline", "EmotionModel", "VisionCore", "MediaIO"]),
     ]
 )

@@ -17,6 +17,10 @@ struct AnalysisArguments: ParsableArguments {
                                valueName: "variant"))
     var blazefaceModel = "full"
 
+    @Option(help: ArgumentHelp("Folder with the BlazeFace .tflite files (default: Samples/thirdparty/models from setup).",
+                               valueName: "dir"))
+    var detectorModels: String?
+
     @Option(help: ArgumentHelp("Run the detector on every Nth frame; the tracker carries faces in between (faster on long videos).",
                                valueName: "n"))
     var detectEvery = 1

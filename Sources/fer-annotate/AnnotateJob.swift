@@ -97,7 +97,20 @@ struct AnnotateJob {
     }
 
     private func makeDetector() throws -> FaceDetector {
-        throw JobError(description: "no face detector yet", exitCode: 1)
+        let arguments = command.analysis
+        guard let folder = DetectorAssets.modelsFolder(override: arguments.detectorModels) else {
+            throw JobError(description: "BlazeFace models not found in \(DetectorAssets.relativeFolder) "
+                           + "(run Scripts/setup.sh, or pass --detector-models DIR)", exitCode: 66)
+        }
+        // The detector also reports low-score faces: the tracker's second pass uses them to keep tracks alive.
+        let options = BlazeFaceDetector.Options(model: BlazeFaceModel(rawValue: arguments.blazefaceModel) ?? .fullRange,
+                                                scoreThreshold: min(arguments.detThreshold, 0.3),
+                                                minimumFaceSize: arguments.minFace)
+        do {
+            return try BlazeFaceDetector(modelsFolder: folder, options: options)
+        } catch {
+            throw JobError(description: "\(error)", exitCode: 66)
+        }
     }
 
     private func writeReports(tracks: [TrackSummary], statistics: PipelineStatistics, info: VideoInfo,

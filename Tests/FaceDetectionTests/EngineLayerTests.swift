@@ -1,0 +1,121 @@
+import NeuralEngine
+import XCTest
+
+/// The engine layers BlazeFace added (DepthwiseConv2d, ZeroPad2d, ResizeBilinear): forward against naive
+/// references, backward against central finite differences.
+final class EngineLayerTests: XCTestCase {
+    /// Against Conv2d with groups == inChannels (im2col + sgemm, itself checked against a naive loop), with
+    /// asymmetric padding, strides 1 and 2, multipliers 1 and 2, a non-square kernel. Tolerance 1e-5: both
+    /// sum the same 15 products in float32, in different orders.
+    func testDepthwiseMatchesGroupedConvolution() {
+        var generator = RandomGenerator(seed: 7)
+        for (stride, multiplier) in [(1, 1), (2, 1), (1, 2), (2, 2)] {
+            let padding = Padding(top: 0, left: 1, bottom: 2, right: 1)
+            let weight = Tensor(normal: [4 * multiplier, 1, 3, 5], standardDeviation: 1, generator: &generator)
+            let bias = Tensor(normal: [4 * multiplier], standardDeviation: 1, generator: &generator)
+            let input = Tensor(normal: [2, 4, 9, 8], standardDeviation: 1, generator: &generator)
+            let depthwise = DepthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding, multiplier: multiplier)
+            let grouped = Conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: 4)
+            let expected = grouped.forward(input, training: false)
+            let ours = depthwise.forward(input, training: false)
+            XCTAssertEqual(ours.shape, expected.shape)
+            XCTAssertLessThan(ours.maxAbsoluteDifference(expected), 1e-5, "stride \(stride) multiplier \(multiplier)")
+            // The in-place form reuses a buffer of the right shape and gives the same values.
+            var reused = Tensor(repeating: 42, shape: expected.shape)
+            depthwise.forward(input, into: &reused)
+            XCTAssertEqual(reused, ours)
+        }
+    }
+
+    func testZeroPadPlacesInputAndZeros() {
+        let input = Tensor(shape: [1, 2, 2, 3], storage: (1...12).map(Float.init))
+        let pad = ZeroPad2d(padding: Padding(top: 1, left: 0, bottom: 0, right: 2), channelsBefore: 0, channelsAfter: 1)
+        let output = pad.forward(input, training: false)
+        XCTAssertEqual(output.shape, [1, 3, 3, 5])
+        XCTAssertEqual(Array(output.storage[0..<15]), [0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 0, 0])
+        XCTAssertEqual(Array(output.storage[15..<30]), [0, 0, 0, 0, 0, 7, 8, 9, 0, 0, 10, 11, 12, 0, 0])
+        XCTAssertEqual(Array(output.storage[30..<45]), [Float](repeating: 0, count: 15))
+    }
+
+    /// Against the formula written out per output pixel (TensorFlow's reference kernel), for each corner and
+    /// half-pixel setting.
+    func testResizeBilinearMatchesTensorFlowFormula() {
+        var generator = RandomGenerator(seed: 3)
+        let input = Tensor(normal: [1, 2, 3, 4], standardDeviation: 1, generator: &generator)
+        for (align, half) in [(false, false), (true, false), (false, true)] {
+            let layer = ResizeBilinear(height: 7, width: 5, alignCorners: align, halfPixelCenters: half)
+            let output = layer.forward(input, training: false)
+            func source(_ index: Int, _ inSize: Int, _ outSize: Int) -> (Int, Int, Float) {
+                let scale = align ? Float(inSize - 1) / Float(outSize - 1) : Float(inSize) / Float(outSize)
+                let s = half ? (Float(index) + 0.5) * scale - 0.5 : Float(index) * scale
+                let low = max(Int(s.rounded(.down)), 0)
+                return (low, min(Int(s.rounded(.up)), inSize - 1), s - Float(low))
+            }
+            for c in 0..<2 {
+                for y in 0..<7 {
+                    for x in 0..<5 {
+                        let (y0, y1, dy) = source(y, 3, 7), (x0, x1, dx) = source(x, 4, 5)
+                        func at(_ yy: Int, _ xx: Int) -> Float { input.storage[(c * 3 + yy) * 4 + xx] }
+                        let expected = at(y0, x0) * (1 - dy) * (1 - dx) + at(y1, x0) * dy * (1 - dx)
+                            + at(y0, x1) * (1 - dy) * dx + at(y1, x1) * dy * dx
+                        XCTAssertEqual(output.storage[(c * 7 + y) * 5 + x], expected, accuracy: 1e-6)
+                    }
+                }
+            }
+        }
+        // Upsampling by two without half-pixel centres copies every other pixel exactly.
+        let doubled = ResizeBilinear(height: 6, width: 8).forward(input, training: false)
+        XCTAssertEqual(doubled.storage[0], input.storage[0])
+        XCTAssertEqual(doubled.storage[2 * 8 + 4], input.storage[1 * 4 + 2])
+    }
+
+    func testGradients() {
+        var generator = RandomGenerator(seed: 11)
+        let weight = Tensor(normal: [6, 1, 3, 3], standardDeviation: 1, generator: &generator)
+        let bias = Tensor(normal: [6], standardDeviation: 1, generator: &generator)
+        verifyGradients(DepthwiseConv2d(weight: weight, bias: bias, stride: 2,
+                                        padding: Padding(top: 0, left: 1, bottom: 1, right: 0), multiplier: 2),
+                        inputShape: [2, 3, 7, 6])
+        verifyGradients(DepthwiseConv2d(weight: weight, bias: nil, stride: 1, padding: .uniform(1)), inputShape: [1, 6, 5, 5])
+        verifyGradients(ZeroPad2d(padding: Padding(top: 2, left: 1, bottom: 0, right: 1), channelsBefore: 1, channelsAfter: 2),
+                        inputShape: [2, 2, 3, 4])
+        verifyGradients(ResizeBilinear(height: 7, width: 3, halfPixelCenters: true), inputShape: [1, 2, 4, 5])
+        verifyGradients(ResizeBilinear(height: 5, width: 9, alignCorners: true), inputShape: [1, 1, 3, 4])
+    }
+
+    /// Loss = sum(forward(x) * R) for a fixed random R, accumulated in Double; the layer runs in Float, so
+    /// the step is 1e-2 and |analytic - numeric| <= 2e-2 * max(1, |numeric|) (the engine's own check).
+    private func verifyGradients(_ layer: Layer, inputShape: [Int], file: StaticString = #filePath, line: UInt = #line) {
+        var generator = RandomGenerator(seed: 5)
+        var input = Tensor(normal: inputShape, standardDeviation: 1, generator: &generator)
+        let upstream = Tensor(normal: layer.forward(input, training: true).shape, standardDeviation: 1, generator: &generator)
+        func loss() -> Double {
+            let output = layer.forward(input, training: true)
+            return zip(output.storage, upstream.storage).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        layer.zeroGradients()
+        _ = layer.forward(input, training: true)
+        let dInput = layer.backward(upstream)
+        let step: Float = 1e-2
+        func numeric(_ nudge: (Float) -> Void) -> Float {
+            nudge(step)
+            let plus = loss()
+            nudge(-2 * step)
+            let minus = loss()
+            nudge(step)
+            return Float((plus - minus) / Double(2 * step))
+        }
+        for index in 0..<input.count {
+            let expected = numeric { input.storage[index] += $0 }
+            XCTAssertEqual(dInput.storage[index], expected, accuracy: 2e-2 * max(1, abs(expected)),
+                           "\(type(of: layer)) dInput[\(index)]", file: file, line: line)
+        }
+        for (name, parameter) in layer.namedParameters {
+            for index in 0..<parameter.value.count {
+                let expected = numeric { parameter.value.storage[index] += $0 }
+                XCTAssertEqual(parameter.gradient.storage[index], expected, accuracy: 2e-2 * max(1, abs(expected)),
+                               "\(type(of: layer)) d\(name)[\(index)]", file: file, line: line)
+            }
+        }
+    }
+}
