@@ -61,6 +61,13 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         return items.count
     }
 
+    /// Whether `close()` was called: a producer that never waits (`pushDroppingOldest`) checks this to stop.
+    public var isClosed: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return closed
+    }
+
     /// No more items will come (producer) or be taken (consumer).
     public func close() {
         condition.lock()

@@ -11,6 +11,13 @@ extension VideoReader: FrameSource {
     public func nextFrame() throws -> Frame? { try nextFrame(as: .rgb24) }
 }
 
+/// A source that can lose its input and reopen it (a live stream reconnecting). The analysis stage asks it,
+/// frame by frame, how many restarts came before, and starts its tracks afresh after each (IDs continue).
+public protocol RestartingFrameSource: FrameSource {
+    /// Restarts that happened before the frame with this index was read (safe to call from any thread).
+    func restartCount(throughFrame index: Int) -> Int
+}
+
 public struct PipelineStatistics: Sendable {
     public var framesRead = 0
     public var framesAnalyzed = 0
@@ -30,6 +37,9 @@ public final class PipelineRunner: @unchecked Sendable {
     public let queueCapacity: Int
     /// Live sources: never block the reader; drop the oldest waiting frame instead of building a backlog.
     public let dropsStaleFrames: Bool
+    /// Frames that may wait between the reader and the analysis. With `dropsStaleFrames`, it bounds how old
+    /// the frame analysis takes next can be (capacity x frame interval): keep it small (1-2) for live sources.
+    public let analysisQueueCapacity: Int
     private let source: FrameSource
     private let analyzer: FrameAnalyzer
     private let sinks: [FrameSink]
@@ -38,12 +48,13 @@ public final class PipelineRunner: @unchecked Sendable {
     private var statistics = PipelineStatistics()
 
     public init(source: FrameSource, analyzer: FrameAnalyzer, sinks: [FrameSink], queueCapacity: Int = 4,
-                dropsStaleFrames: Bool = false) {
+                dropsStaleFrames: Bool = false, analysisQueueCapacity: Int? = nil) {
         self.source = source
         self.analyzer = analyzer
         self.sinks = sinks
         self.queueCapacity = queueCapacity
         self.dropsStaleFrames = dropsStaleFrames
+        self.analysisQueueCapacity = analysisQueueCapacity ?? queueCapacity
     }
 
     private func record(_ error: Error) {
@@ -63,7 +74,7 @@ public final class PipelineRunner: @unchecked Sendable {
     public func run(shouldStop: @escaping @Sendable () -> Bool = { false },
                     progress: (PipelineStatistics) -> Void = { _ in }) throws -> PipelineStatistics {
         let started = Date()
-        let decoded = BoundedQueue<(Frame, Date)>(capacity: queueCapacity)
+        let decoded = BoundedQueue<(Frame, Date)>(capacity: analysisQueueCapacity)
         let analyzed = BoundedQueue<AnnotatedFrame>(capacity: queueCapacity)
         let group = DispatchGroup()
 
@@ -74,6 +85,8 @@ public final class PipelineRunner: @unchecked Sendable {
                     guard let frame = try source.nextFrame() else { break }
                     update { $0.framesRead += 1 }
                     if dropsStaleFrames {
+                        // A closed queue (analysis or a sink failed) takes nothing: stop reading.
+                        if decoded.isClosed { break }
                         if decoded.pushDroppingOldest((frame, Date())) != nil { update { $0.framesDropped += 1 } }
                     } else if !decoded.push((frame, Date())) {
                         break
@@ -87,7 +100,17 @@ public final class PipelineRunner: @unchecked Sendable {
         }
         let analysisThread = Thread { [self] in
             defer { analyzed.close(); group.leave() }
+            let restarting = source as? RestartingFrameSource
+            var restartsSeen = 0
             while let (frame, arrival) = decoded.pop() {
+                // Counted by frame index, so a restart is noticed even when its first frames were dropped.
+                if let restarting {
+                    let restarts = restarting.restartCount(throughFrame: frame.index)
+                    if restarts > restartsSeen {
+                        analyzer.sourceRestarted()
+                        restartsSeen = restarts
+                    }
+                }
                 do {
                     let result = try analyzer.analyze(frame, arrival: arrival)
                     update { $0.framesAnalyzed += 1; $0.facesAnalyzed += result.faces.count }

@@ -7,23 +7,29 @@ import VisionCore
 public final class TimelineCSVWriter {
     public let path: String
     public let includesWallTime: Bool
+    /// Two more columns at the end for live runs: `event` ("reconnect" on the rows of the first frame after a
+    /// gap, else empty) and `gap_s` (the gap's wall-clock seconds on those rows).
+    public let includesEvents: Bool
     private let handle: FileHandle
     public private(set) var rowsWritten = 0
 
-    public static func header(includesWallTime: Bool) -> String {
+    public static func header(includesWallTime: Bool, includesEvents: Bool = false) -> String {
         var columns = ["frame", "time_s"]
         if includesWallTime { columns.append("wall_time") }
         columns += ["face_id", "x", "y", "w", "h", "det_score"]
         columns += Emotion.names
         columns += ["emotion", "confidence"]
         columns += Emotion.names.map { "raw_" + $0 }
+        if includesEvents { columns += ["event", "gap_s"] }
         return columns.joined(separator: ",")
     }
 
-    public init(path: String, includesWallTime: Bool = false) throws {
+    public init(path: String, includesWallTime: Bool = false, includesEvents: Bool = false) throws {
         self.path = path
         self.includesWallTime = includesWallTime
-        guard FileManager.default.createFile(atPath: path, contents: Data((Self.header(includesWallTime: includesWallTime) + "\n").utf8)),
+        self.includesEvents = includesEvents
+        let header = Self.header(includesWallTime: includesWallTime, includesEvents: includesEvents)
+        guard FileManager.default.createFile(atPath: path, contents: Data((header + "\n").utf8)),
               let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
         }
@@ -39,8 +45,16 @@ public final class TimelineCSVWriter {
         return formatter
     }()
 
-    /// The rows of one frame, as text.
-    public func rows(for annotated: AnnotatedFrame) -> String {
+    /// The rows of one frame, as text; `event` fills the event columns (when the writer has them).
+    public func rows(for annotated: AnnotatedFrame, event: TimelineEvent? = nil) -> String {
+        let text = plainRows(for: annotated)
+        guard includesEvents else { return text }
+        let suffix = "," + (event?.name ?? "") + "," + (event?.gapSeconds.map { String(format: "%.3f", $0) } ?? "") + "\n"
+        return text.split(separator: "\n").map { $0 + suffix }.joined()
+    }
+
+    /// The rows of one frame, as text (event columns, if any, left out).
+    private func plainRows(for annotated: AnnotatedFrame) -> String {
         var prefix = "\(annotated.frame.index),\(String(format: "%.6f", annotated.frame.seconds))"
         if includesWallTime { prefix += "," + wallTimeFormatter.string(from: annotated.arrival ?? Date()) }
         if annotated.faces.isEmpty {
@@ -62,8 +76,8 @@ public final class TimelineCSVWriter {
     }
 
     /// Appends and flushes one frame's rows in a single write.
-    public func write(_ annotated: AnnotatedFrame) throws {
-        let text = rows(for: annotated)
+    public func write(_ annotated: AnnotatedFrame, event: TimelineEvent? = nil) throws {
+        let text = rows(for: annotated, event: event)
         try handle.write(contentsOf: Data(text.utf8))
         rowsWritten += max(1, annotated.faces.count)
     }
@@ -71,5 +85,16 @@ public final class TimelineCSVWriter {
     public func close() throws {
         try handle.synchronize()
         try handle.close()
+    }
+}
+
+/// Something that happened to the stream at a frame, for the live CSV's `event` and `gap_s` columns.
+public struct TimelineEvent: Sendable, Equatable {
+    public var name: String
+    public var gapSeconds: Double?
+
+    public init(name: String, gapSeconds: Double? = nil) {
+        self.name = name
+        self.gapSeconds = gapSeconds
     }
 }

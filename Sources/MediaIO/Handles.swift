@@ -15,6 +15,30 @@ final class DemuxerHandle {
         pointer = context
     }
 
+    /// Opens `url` with demuxer/protocol `options` (those left unused come back in `unusedOptions`) and,
+    /// when given, a check FFmpeg polls while it waits on the network or a device.
+    init(url: String, format: UnsafePointer<AVInputFormat>?, options: [String: String],
+         interrupt: InterruptCheck?) throws(OpenFailure) {
+        var context: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
+        guard let allocated = context else { throw OpenFailure(code: AVCode.posix(ENOMEM)) }
+        if let interrupt {
+            allocated.pointee.interrupt_callback = AVIOInterruptCB(
+                callback: InterruptCheck.callback, opaque: Unmanaged.passUnretained(interrupt).toOpaque())
+        }
+        var dictionary = FFmpegDictionary.make(options)
+        defer { av_dict_free(&dictionary) }
+        // On failure avformat_open_input frees the context itself.
+        let code = avformat_open_input(&context, url, format, &dictionary)
+        guard code >= 0, let context else { throw OpenFailure(code: code) }
+        pointer = context
+        self.interrupt = interrupt
+        unusedOptions = FFmpegDictionary.keys(dictionary)
+    }
+
+    /// Kept alive as long as the context that calls it.
+    private var interrupt: InterruptCheck? = nil
+    private(set) var unusedOptions: [String] = []
+
     deinit {
         var context: UnsafeMutablePointer<AVFormatContext>? = pointer
         avformat_close_input(&context)
@@ -67,9 +91,10 @@ final class MuxerHandle {
     let pointer: UnsafeMutablePointer<AVFormatContext>
     private(set) var fileOpen = false
 
-    init(path: String) throws(MediaError) {
+    /// `format` names the muxer ("mpegts", "flv", "rtsp", ...); nil guesses it from `path`'s extension.
+    init(path: String, format: String? = nil) throws(MediaError) {
         var context: UnsafeMutablePointer<AVFormatContext>? = nil
-        let code = avformat_alloc_output_context2(&context, nil, nil, path)
+        let code = avformat_alloc_output_context2(&context, nil, format, path)
         guard code >= 0, let context else { throw .unknownContainer(path: path) }
         pointer = context
     }

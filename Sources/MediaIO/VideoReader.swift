@@ -13,6 +13,8 @@ public final class VideoReader: @unchecked Sendable {
     public private(set) var corruptPacketCount = 0
     /// Frames returned so far.
     public private(set) var framesRead = 0
+    /// Options given to the demuxer or protocol that none of them took (probably misspelt).
+    public private(set) var unusedOptions: [String] = []
 
     private let demuxer: DemuxerHandle
     private let decoder: CodecHandle
@@ -35,16 +37,52 @@ public final class VideoReader: @unchecked Sendable {
         try self.init(url: url, threads: threads, probeStreams: true)
     }
 
-    init(url: String, threads: Int, probeStreams: Bool) throws(MediaError) {
+    /// Opens a live source or anything that needs a named input format or options: a camera
+    /// (`/dev/video0`, format "v4l2"), an RTSP/RTMP/HTTP/UDP/SRT stream, ...
+    /// - Parameters:
+    ///   - input: the demuxer to use (nil: FFmpeg probes) and demuxer/protocol options, as `ffmpeg -f F -key value -i URL`.
+    ///   - lowDelay: decode each frame as soon as its packet arrives (slice threads only, no frame reordering
+    ///     delay): for live sources, where latency matters more than decoding throughput.
+    ///   - interrupt: polled by FFmpeg while it waits on the network or device; true aborts the wait
+    ///     (the open or read then fails), so a stop request is not stuck behind a stalled stream.
+    public convenience init(url: String, input: InputOptions, threads: Int = 0, lowDelay: Bool = false,
+                            interrupt: (@Sendable () -> Bool)? = nil) throws(MediaError) {
+        try self.init(url: url, threads: threads, probeStreams: true, input: input, lowDelay: lowDelay, interrupt: interrupt)
+    }
+
+    init(url: String, threads: Int, probeStreams: Bool, input: InputOptions = InputOptions(), lowDelay: Bool = false,
+         interrupt: (@Sendable () -> Bool)? = nil) throws(MediaError) {
+        let isDevice = InputKind(url: url) == .device || input.format == "v4l2" || input.format == "video4linux2"
         let isLocal = !url.contains("://") && !url.hasPrefix("pipe:")
-        if isLocal { try VideoReader.checkReadable(url) } else { NetworkSetup.once() }
+        if isDevice {
+            try VideoReader.checkDevice(url)
+        } else if isLocal {
+            try VideoReader.checkReadable(url)
+        } else {
+            NetworkSetup.once()
+        }
+        var format: UnsafePointer<AVInputFormat>? = nil
+        if let name = input.format {
+            DeviceSetup.once()
+            format = av_find_input_format(name)
+            guard format != nil else {
+                throw .invalidArgument("FFmpeg has no input format '\(name)' (`ffmpeg -formats` lists them)")
+            }
+        }
 
         let demuxer: DemuxerHandle
         do {
-            demuxer = try DemuxerHandle(url: url)
+            if format == nil && input.options.isEmpty && interrupt == nil {
+                demuxer = try DemuxerHandle(url: url)
+            } else {
+                demuxer = try DemuxerHandle(url: url, format: format, options: input.options,
+                                            interrupt: interrupt.map { InterruptCheck($0) })
+            }
         } catch {
+            if isDevice { throw VideoReader.classifyDeviceFailure(url: url, code: error.code) }
             throw VideoReader.classifyOpenFailure(url: url, code: error.code, isLocal: isLocal)
         }
+        unusedOptions = demuxer.unusedOptions.filter { !InputOptions.derivedKeys.contains($0) }
         let context = demuxer.pointer
         let containerFormat = String(cString: context.pointee.iformat.pointee.name)
         let isStillImage = containerFormat == "image2" || containerFormat.hasSuffix("_pipe")
@@ -68,7 +106,8 @@ public final class VideoReader: @unchecked Sendable {
         try checked(avcodec_parameters_to_context(decoder.pointer, parameters), "avcodec_parameters_to_context")
         decoder.pointer.pointee.pkt_timebase = stream.pointee.time_base
         decoder.pointer.pointee.thread_count = Int32(max(0, threads))
-        decoder.pointer.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        decoder.pointer.pointee.thread_type = lowDelay ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE
+        if lowDelay { decoder.pointer.pointee.flags |= AV_CODEC_FLAG_LOW_DELAY }
         try checked(avcodec_open2(decoder.pointer, codec, nil), "opening the \(String(cString: codec.pointee.name)) decoder")
 
         // Other streams are read but not decoded: their timestamps show where the data really ends.
@@ -206,6 +245,33 @@ public final class VideoReader: @unchecked Sendable {
         }
         if isDirectory.boolValue { throw .unreadable(path: path, reason: "it is a directory") }
         if !FileManager.default.isReadableFile(atPath: path) { throw .unreadable(path: path, reason: "permission denied") }
+    }
+
+    /// A capture device: one clear reason when it is missing or not ours to read.
+    private static func checkDevice(_ path: String) throws(MediaError) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw .unreadable(path: path, reason: "no such video device (\(availableDevices()))")
+        }
+        if access(path, R_OK) != 0 {
+            throw .unreadable(path: path, reason: "permission denied (add the user to the 'video' group)")
+        }
+    }
+
+    private static func availableDevices() -> String {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? [])
+            .filter { $0.hasPrefix("video") }.sorted().map { "/dev/" + $0 }
+        return names.isEmpty ? "this machine has no /dev/video* devices" : "found: " + names.joined(separator: ", ")
+    }
+
+    private static func classifyDeviceFailure(url: String, code: Int32) -> MediaError {
+        if code == AVCode.posix(ENOENT) || code == AVCode.posix(ENODEV) || code == AVCode.posix(ENXIO) {
+            return .unreadable(path: url, reason: "no such video device (\(availableDevices()))")
+        }
+        if code == AVCode.posix(EACCES) || code == AVCode.posix(EPERM) {
+            return .unreadable(path: url, reason: "permission denied (add the user to the 'video' group)")
+        }
+        if code == AVCode.posix(EBUSY) { return .unreadable(path: url, reason: "the device is busy (another program is using it)") }
+        return .unreadable(path: url, reason: errorString(code))
     }
 
     private static func classifyOpenFailure(url: String, code: Int32, isLocal: Bool) -> MediaError {

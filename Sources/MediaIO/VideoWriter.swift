@@ -45,20 +45,22 @@ public final class VideoWriter: @unchecked Sendable {
     ///     the container cannot hold its codec); nil for no audio.
     ///   - startTime: seconds subtracted from every video and audio timestamp, so that a source
     ///     starting late (MPEG-TS) gives a file starting at 0. Sync between the streams is kept.
+    ///   - live: `LiveOutput` settings for a file or URL written while a live source plays (muxer by name,
+    ///     fragmented MP4, short keyframe interval); nil for an ordinary file.
     public init(path: String, width: Int, height: Int, timeBase: Rational, frameRate: Rational? = nil,
                 rotation: Int = 0, settings: EncoderSettings = EncoderSettings(),
-                audioSource: String? = nil, startTime: Double = 0) throws(MediaError) {
+                audioSource: String? = nil, startTime: Double = 0, live: LiveOutput? = nil) throws(MediaError) {
         guard width > 0, height > 0 else { throw .invalidArgument("frame size \(width)x\(height) is empty") }
         guard timeBase.numerator > 0, timeBase.denominator > 0,
               timeBase.numerator <= Int(Int32.max), timeBase.denominator <= Int(Int32.max)
         else { throw .invalidArgument("time base \(timeBase) is not a positive fraction") }
         guard (0...51).contains(settings.crf) else { throw .invalidArgument("crf \(settings.crf) is outside 0...51") }
-        try VideoWriter.checkWritable(path)
+        if path.contains("://") { NetworkSetup.once() } else { try VideoWriter.checkWritable(path) }
 
         self.path = path
         self.width = width
         self.height = height
-        let muxer = try MuxerHandle(path: path)
+        let muxer = try MuxerHandle(path: path, format: live?.format)
         self.muxer = muxer
         let format = muxer.pointer.pointee.oformat!
 
@@ -71,7 +73,8 @@ public final class VideoWriter: @unchecked Sendable {
                   avformat_query_codec(format, codec.pointee.id, FF_COMPLIANCE_NORMAL) != 0 else { continue }
             do {
                 let context = try VideoWriter.openEncoder(codec, width: width, height: height, timeBase: timeBase,
-                                                          frameRate: frameRate, settings: settings, muxer: muxer)
+                                                          frameRate: frameRate, settings: settings, muxer: muxer,
+                                                          live: live)
                 opened = (context, name)
                 break
             } catch {
@@ -106,9 +109,9 @@ public final class VideoWriter: @unchecked Sendable {
         }
 
         try muxer.openFile(path)
-        var options: OpaquePointer? = nil
         let formatName = String(cString: format.pointee.name)
-        if formatName == "mp4" || formatName == "mov" { av_dict_set(&options, "movflags", "+faststart", 0) }
+        var options = FFmpegDictionary.make(live?.muxerOptions(format: formatName) ?? [:])
+        if live == nil, formatName == "mp4" || formatName == "mov" { av_dict_set(&options, "movflags", "+faststart", 0) }
         let code = avformat_write_header(muxer.pointer, &options)
         av_dict_free(&options)
         if code < 0 { throw .cannotWrite(path: path, reason: "writing the \(formatName) header: \(errorString(code))") }
@@ -193,7 +196,7 @@ public final class VideoWriter: @unchecked Sendable {
 
     private static func openEncoder(_ codec: UnsafePointer<AVCodec>, width: Int, height: Int, timeBase: Rational,
                                     frameRate: Rational?, settings: EncoderSettings,
-                                    muxer: MuxerHandle) throws(MediaError) -> CodecHandle {
+                                    muxer: MuxerHandle, live: LiveOutput?) throws(MediaError) -> CodecHandle {
         let handle = try CodecHandle(codec: codec)
         let context = handle.pointer
         // yuv420p needs even sizes: odd ones get one repeated column or row.
@@ -220,10 +223,16 @@ public final class VideoWriter: @unchecked Sendable {
         }
         var options: OpaquePointer? = nil
         defer { av_dict_free(&options) }
+        if let live {
+            // A keyframe every `keyframeSeconds`: fragments, segments and joining viewers start there.
+            let rate = frameRate?.value ?? 30
+            context.pointee.gop_size = Int32(max(1, (rate * live.keyframeSeconds).rounded()))
+        }
         switch name {
         case "libx264":
             av_dict_set(&options, "crf", String(settings.crf), 0)
             av_dict_set(&options, "preset", settings.preset, 0)
+            if live?.zeroLatency == true { av_dict_set(&options, "tune", "zerolatency", 0) }
         case "libopenh264":
             // No CRF: a bit rate that gives x264-like quality at crf 23 for ordinary footage.
             let pixelsPerSecond = Double(width * height) * (frameRate?.value ?? 25)

@@ -30,8 +30,11 @@ struct AnnotateJob {
 
     func run() throws -> Summary {
         StopSignal.install()  // before opening: a network or pipe input can take a while to probe
-        let reader = try VideoReader(url: command.input)
-        let info = reader.info
+        // Streams, cameras and inputs with FFmpeg options open through the live session (nil: a plain file).
+        let live = try LiveSession.open(command.input, arguments: command.live, console: console)
+        let reader = live == nil ? try VideoReader(url: command.input) : nil
+        let source: FrameSource = live?.source ?? reader!
+        let info = live?.info ?? reader!.info
         if info.isStillImage && !command.noVideo {
             throw JobError(description: "\(command.input) is a still image: use --no-video with --csv/--json", exitCode: 65)
         }
@@ -41,7 +44,15 @@ struct AnnotateJob {
 
         var sinks: [FrameSink] = []
         var videoSink: VideoSink?
-        if let output = command.output {
+        var liveVideoSink: FrameSink?
+        if let output = command.output, let live, live.isLive {
+            let renderer: FrameRenderer
+            do { renderer = try FrameRenderer(showsBars: command.bars) } catch {
+                throw JobError(description: "\(error)", exitCode: 66)
+            }
+            liveVideoSink = try live.makeVideoSink(output: output, settings: command.encoding.settings, renderer: renderer)
+            sinks.append(liveVideoSink!)
+        } else if let output = command.output {
             let writer: VideoWriter
             do {
                 writer = try VideoWriter(path: output, matching: info, settings: command.encoding.settings)
@@ -60,7 +71,11 @@ struct AnnotateJob {
             sinks.append(videoSink!)
         }
         if let csvPath = command.csvPath {
-            do { sinks.append(CSVSink(writer: try TimelineCSVWriter(path: csvPath))) } catch {
+            do {
+                if let live, live.isLive { sinks.append(try live.makeCSVSink(path: csvPath)) } else {
+                    sinks.append(CSVSink(writer: try TimelineCSVWriter(path: csvPath)))
+                }
+            } catch {
                 throw JobError(description: "cannot write \(csvPath)", exitCode: 73)
             }
         }
@@ -69,7 +84,9 @@ struct AnnotateJob {
         sinks.append(summarySink)
 
         var progress = Progress(total: info.estimatedFrameCount, console: console)
-        let runner = PipelineRunner(source: reader, analyzer: analyzer, sinks: sinks)
+        let runner = PipelineRunner(source: source, analyzer: analyzer,
+                                    sinks: live?.arrange(sinks, videoSink: liveVideoSink) ?? sinks,
+                                    dropsStaleFrames: live?.isLive ?? false, analysisQueueCapacity: live?.analysisQueueCapacity)
         let statistics: PipelineStatistics
         do {
             statistics = try runner.run(shouldStop: { StopSignal.isRequested }) { progress.advance(to: $0.framesAnalyzed) }
@@ -79,11 +96,14 @@ struct AnnotateJob {
         }
         progress.end()
         let tracks = summarySink.accumulator.summaries
-        try writeReports(tracks: tracks, statistics: statistics, info: info, classifier: classifier)
-        if let failure = statistics.sourceError { throw failure }
-        return Summary(frames: statistics.framesAnalyzed, seconds: statistics.seconds, encoder: videoSink?.encoderName,
-                       audio: videoSink?.audio ?? .none, corruptPackets: reader.corruptPacketCount,
-                       adjustedTimestamps: videoSink?.adjustedTimestamps ?? 0, stoppedBy: StopSignal.signalName,
+        try writeReports(tracks: tracks, statistics: statistics, info: info, classifier: classifier, live: live)
+        if command.live.stats { console.write(LiveSession.statisticsText(statistics, live: live)) }
+        if let failure = statistics.sourceError { throw live?.translate(failure) ?? failure }
+        return Summary(frames: statistics.framesAnalyzed, seconds: statistics.seconds,
+                       encoder: videoSink?.encoderName ?? live?.encoderName,
+                       audio: videoSink?.audio ?? .none, corruptPackets: live?.corruptPacketCount ?? reader!.corruptPacketCount,
+                       adjustedTimestamps: videoSink?.adjustedTimestamps ?? live?.adjustedTimestamps ?? 0,
+                       stoppedBy: StopSignal.signalName,
                        faces: statistics.facesAnalyzed, tracks: tracks.count)
     }
 
@@ -114,7 +134,7 @@ struct AnnotateJob {
     }
 
     private func writeReports(tracks: [TrackSummary], statistics: PipelineStatistics, info: VideoInfo,
-                              classifier: EmotionClassifier) throws {
+                              classifier: EmotionClassifier, live: LiveSession? = nil) throws {
         if let path = command.json {
             let report = RunReport(
                 input: command.input, output: command.output, csv: command.csvPath,
@@ -124,7 +144,8 @@ struct AnnotateJob {
                 frames: statistics.framesAnalyzed, seconds: statistics.seconds,
                 fps: statistics.seconds > 0 ? Double(statistics.framesAnalyzed) / statistics.seconds : 0,
                 width: info.width, height: info.height, duration: info.duration,
-                completed: statistics.sourceError == nil && !statistics.stoppedEarly, tracks: tracks)
+                completed: statistics.sourceError == nil && !statistics.stoppedEarly,
+                peakMemoryMB: peakResidentMegabytes(), tracks: tracks, live: live?.report(statistics))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             do { try encoder.encode(report).write(to: URL(fileURLWithPath: path)) } catch {
@@ -160,11 +181,21 @@ struct RunReport: Encodable {
     let height: Int
     let duration: Double?
     let completed: Bool
+    let peakMemoryMB: Double
     let tracks: [TrackSummary]
+    /// Live inputs only: frames read/analysed/dropped/late, latency percentiles, reconnect gaps.
+    var live: LiveReport? = nil
 
     enum CodingKeys: String, CodingKey {
         case version, input, output, csv, model, detector, smoothing, frames, seconds, fps, width, height, duration
-        case completed, tracks
+        case completed, tracks, peakMemoryMB = "peak_memory_mb", live
         case modelArchitecture = "model_architecture", detectEvery = "detect_every", halfLife = "half_life_s"
     }
+}
+
+/// This process's peak resident memory so far (getrusage reports kilobytes on Linux).
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
 }

@@ -63,6 +63,9 @@ struct FerAnnotate: ParsableCommand {
     @OptionGroup(title: "Encoding")
     var encoding: EncodingOptions
 
+    @OptionGroup(title: "Live streams and cameras")
+    var live: LiveArguments
+
     @Flag(help: "Replace output files that already exist.")
     var overwrite = false
 
@@ -74,6 +77,7 @@ struct FerAnnotate: ParsableCommand {
 
     mutating func validate() throws {
         try encoding.validate()
+        try live.validate()
         if noVideo {
             guard output == nil else { throw ValidationError("--no-video writes no video: drop -o or --no-video") }
             guard csv != nil || json != nil || jsonl || plot != nil else {
@@ -90,7 +94,7 @@ struct FerAnnotate: ParsableCommand {
     /// The CSV path: --csv, or next to the output video.
     var csvPath: String? {
         if let csv { return csv }
-        guard let output else { return nil }
+        guard let output, !LiveOutput.isURL(output) else { return nil }
         return URL(fileURLWithPath: output).deletingPathExtension().path + ".csv"
     }
 

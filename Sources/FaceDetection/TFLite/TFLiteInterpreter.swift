@@ -90,6 +90,20 @@ public final class TFLiteInterpreter {
         return outputs
     }
 
+    /// Runs the graph once and reports each step's wall time, for benchmarks.
+    public func profile(_ input: Tensor) -> [(name: String, seconds: Double)] {
+        precondition(input.shape == inputShape, "input shape \(input.shape), expected \(inputShape)")
+        slots[inputSlot] = input
+        var times: [(name: String, seconds: Double)] = []
+        for step in steps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            execute(step)
+            times.append((step.name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
+        slots[inputSlot] = Tensor(zeros: [0])
+        return times
+    }
+
     private func execute(_ step: Step) {
         switch step {
         case .convolution(let layer, let input, let output, let activation):

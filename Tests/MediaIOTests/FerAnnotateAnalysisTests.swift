@@ -1,0 +1,133 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+
+/// fer-annotate end to end on the real sample media: faces, IDs, CSV, JSON, early stops, memory.
+final class FerAnnotateAnalysisTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws { folder = try TestSupport.temporaryFolder() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    func annotate(_ arguments: [String]) throws -> TestSupport.Result {
+        let binary = TestSupport.packageRoot.appendingPathComponent(".build/release/fer-annotate").path
+        let result = try TestSupport.run(binary, arguments)
+        XCTAssertEqual(result.status, 0, result.standardError)
+        return result
+    }
+
+    /// CSV rows as dictionaries (the file is plain: no quoted fields).
+    func rows(_ csv: String) throws -> [[String: String]] {
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+        let header = lines[0].split(separator: ",").map(String.init)
+        return lines.dropFirst().map { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(fields.count, header.count, "complete row: \(line)")
+            return Dictionary(uniqueKeysWithValues: zip(header, fields))
+        }
+    }
+
+    let emotions = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+    func testWolfgangLangerGetsOneTrackSmoothedProbabilitiesAndAllOutputs() throws {
+        let input = try TestSupport.sample("WolfgangLanger_Pexels.mp4")
+        _ = try annotate([input, "-o", path("out.mp4"), "--json", path("summary.json"), "--plot", path("plot.svg"),
+                          "--preset", "ultrafast"])
+        let before = try Probe(input), after = try Probe(path("out.mp4"))
+        XCTAssertEqual(after.video?.frames, before.video?.frames)
+        XCTAssertEqual(after.duration, before.duration, accuracy: 1001.0 / 24000)
+        XCTAssertEqual(after.audio?.codec, before.audio?.codec)
+
+        let table = try rows(path("out.csv"))
+        XCTAssertEqual(table.count, before.video?.frames, "one row per frame: one face at most")
+        XCTAssertEqual(table.map { Int($0["frame"]!)! }, Array(0..<table.count))
+        let faceRows = table.filter { !$0["face_id"]!.isEmpty }
+        XCTAssertEqual(Set(faceRows.map { $0["face_id"]! }), ["1"], "one person, one ID")
+        // The face is on screen throughout; the tracker confirms it within its first frames.
+        XCTAssertGreaterThanOrEqual(faceRows.count, table.count - 5)
+        var rawVariation = 0.0, smoothVariation = 0.0
+        for (previous, row) in zip(faceRows, faceRows.dropFirst()) {
+            let smooth = emotions.map { Double(row[$0]!)! }, raw = emotions.map { Double(row["raw_" + $0]!)! }
+            XCTAssertEqual(smooth.reduce(0, +), 1, accuracy: 1e-3)
+            XCTAssertEqual(raw.reduce(0, +), 1, accuracy: 1e-3)
+            smoothVariation += zip(smooth, emotions.map { Double(previous[$0]!)! }).map { abs($0 - $1) }.reduce(0, +)
+            rawVariation += zip(raw, emotions.map { Double(previous["raw_" + $0]!)! }).map { abs($0 - $1) }.reduce(0, +)
+        }
+        XCTAssertLessThan(smoothVariation, rawVariation * 0.8, "smoothed series is visibly smoother")
+
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("summary.json")))) as! [String: Any]
+        XCTAssertEqual(summary["frames"] as? Int, before.video?.frames)
+        let tracks = summary["tracks"] as! [[String: Any]]
+        XCTAssertEqual(tracks.count, 1)
+        XCTAssertEqual(tracks[0]["frames_seen"] as? Int, faceRows.count)
+        XCTAssertEqual(XMLParser(contentsOf: URL(fileURLWithPath: path("plot.svg")))?.parse(), true, "the plot is well-formed SVG")
+    }
+
+    func testNoFaceVideoGivesOnlyNoFaceRowsAndAValidVideo() throws {
+        let input = try TestSupport.sample("no_face.mp4")
+        _ = try annotate([input, "-o", path("out.mp4"), "--preset", "ultrafast"])
+        let table = try rows(path("out.csv"))
+        XCTAssertEqual(table.count, try Probe(input).video?.frames)
+        XCTAssertTrue(table.allSatisfy { $0["face_id"]!.isEmpty }, "no face in any frame")
+        XCTAssertEqual(try Probe(path("out.mp4")).video?.frames, table.count)
+    }
+
+    /// face_noface.mov shows a face for its first ~3 s, then none; noface_face.mov the reverse.
+    func testFaceRowsOnlyWhileTheFaceIsVisible() throws {
+        for (name, faceFirst) in [("face_noface.mov", true), ("noface_face.mov", false)] {
+            let input = try TestSupport.sample(name)
+            let csv = path(name + ".csv")
+            _ = try annotate([input, "--no-video", "--csv", csv])
+            let table = try rows(csv)
+            let withFace = table.filter { !$0["face_id"]!.isEmpty }.map { Int($0["frame"]!)! }
+            let (visible, empty) = faceFirst ? (0..<60, (table.count - 60)..<table.count)
+                                             : ((table.count - 60)..<table.count, 0..<60)
+            XCTAssertEqual(Set(withFace).intersection(empty), [], "\(name): no face rows where no face is visible")
+            XCTAssertGreaterThanOrEqual(Set(withFace).intersection(visible).count, 55, "\(name): face rows while visible")
+            XCTAssertEqual(Set(table.compactMap { $0["face_id"]!.isEmpty ? nil : $0["face_id"] }).count, 1, name)
+        }
+    }
+
+    func testSIGINTHalfwayLeavesAPlayableVideoAndCompleteRows() throws {
+        let input = try TestSupport.sample("WolfgangLanger_Pexels.mp4")
+        let process = Process()
+        process.executableURL = TestSupport.packageRoot.appendingPathComponent(".build/release/fer-annotate")
+        process.arguments = [input, "-o", path("out.mp4"), "--preset", "slow"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Stop once the analysis has written some rows.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            let text = (try? String(contentsOfFile: path("out.csv"), encoding: .utf8)) ?? ""
+            if text.split(separator: "\n").count > 40 { break }
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130)
+        let table = try rows(path("out.csv"))
+        let total = try Probe(input).video?.frames ?? 0
+        XCTAssertGreaterThan(table.count, 30)
+        XCTAssertLessThan(table.count, total, "stopped part way")
+        let written = try Probe(path("out.mp4"))
+        XCTAssertEqual(written.video?.codec, "h264", "the file plays")
+        XCTAssertEqual(written.video?.frames, table.count, "every encoded frame has its CSV row")
+    }
+
+    func testMemoryStaysFlatOnTenTimesTheClip() throws {
+        let input = try TestSupport.sample("single_face.mp4")
+        try TestSupport.ffmpeg(["-stream_loop", "9", "-i", input, "-c", "copy", path("looped.mp4")])
+        func peak(_ file: String, _ name: String) throws -> Double {
+            _ = try annotate([file, "--no-video", "--csv", path(name + ".csv"), "--json", path(name + ".json")])
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path(name + ".json")))) as! [String: Any]
+            return json["peak_memory_mb"] as! Double
+        }
+        let once = try peak(input, "once"), tenTimes = try peak(path("looped.mp4"), "ten")
+        // Bounded queues and streaming writers: 10x the frames, no more than a few MB more memory.
+        XCTAssertLessThan(tenTimes, once * 1.1 + 8, "peak \(tenTimes) MB on 10x vs \(once) MB on 1x")
+    }
+}
