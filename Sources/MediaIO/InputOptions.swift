@@ -86,6 +86,9 @@ public struct InputOptions: Sendable, Equatable {
                 }
             }
             if scheme == "rtsp" || scheme == "rtsps", let rtspTransport { options["rtsp_transport"] = rtspTransport }
+            // Guess the nominal frame rate from 2 frames, not FFmpeg's 20: the frames read while probing reach the
+            // pipeline late, in a burst, and are dropped as stale. Timestamps, not this rate, time every frame.
+            options["fpsprobesize"] = "2"
         case .device, .file:
             break
         }

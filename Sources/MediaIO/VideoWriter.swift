@@ -225,8 +225,11 @@ public final class VideoWriter: @unchecked Sendable {
         defer { av_dict_free(&options) }
         if let live {
             // A keyframe every `keyframeSeconds`: fragments, segments and joining viewers start there.
-            let rate = frameRate?.value ?? 30
+            let rate = (frameRate?.value).flatMap { $0 > 0 && $0 <= 240 ? $0 : nil } ?? 30
             context.pointee.gop_size = Int32(max(1, (rate * live.keyframeSeconds).rounded()))
+            // No B-frames: packets leave in presentation order, so a fragmented MP4 (which has no edit list to
+            // hide the reordering delay) still starts at 0, and nothing waits for later frames.
+            context.pointee.max_b_frames = 0
         }
         switch name {
         case "libx264":

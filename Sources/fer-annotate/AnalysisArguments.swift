@@ -28,8 +28,10 @@ struct AnalysisArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Ignore faces narrower than this many pixels.", valueName: "pixels"))
     var minFace: Float = 24
 
-    @Option(help: ArgumentHelp("Detector score threshold, 0-1.", valueName: "score"))
-    var detThreshold: Float = 0.5
+    @Option(help: ArgumentHelp("Detector score that starts a face track, 0-1 (BlazeFace scores real faces 0.9+; "
+                               + "text and patterns reach 0.6). Weaker detections down to 0.3 only keep existing tracks alive.",
+                               valueName: "score"))
+    var detThreshold: Float = 0.7
 
     @Option(help: ArgumentHelp("Temporal smoothing per face: ema (exponential, by --half-life), window (mean over --window), none.",
                                valueName: "method"))

@@ -76,10 +76,12 @@ final class LiveSession {
     func makeVideoSink(output: String, settings: EncoderSettings, renderer: FrameRenderer) throws -> FrameSink {
         let info = self.info
         let live = LiveOutput(path: output)
+        // A stream opened without frame-rate probing may state a nonsense nominal rate (24000 fps): drop it.
+        let frameRate = (info.frameRate?.value).map { $0 > 0 && $0 <= 240 } == true ? info.frameRate : nil
         func writer(_ path: String, startTime: Double) throws -> VideoWriter {
             do {
                 return try VideoWriter(path: path, width: info.width, height: info.height, timeBase: info.timeBase,
-                                       frameRate: info.frameRate, rotation: info.rotation, settings: settings,
+                                       frameRate: frameRate, rotation: info.rotation, settings: settings,
                                        audioSource: nil, startTime: startTime, live: live)
             } catch {
                 if !LiveOutput.isURL(path) { try? FileManager.default.removeItem(atPath: path) }
@@ -185,7 +187,8 @@ final class LiveSession {
     static func reason(_ error: Error) -> String {
         guard let error = error as? MediaError else { return "\(error)" }
         switch error {
-        case .unreadable(_, let reason), .truncated(_, let reason), .notMedia(_, let reason): return reason
+        case .truncated(_, let reason): return "the stream broke off (\(reason))"
+        case .unreadable(_, let reason), .notMedia(_, let reason): return reason
         case .fileNotFound: return "not found"
         default: return error.description
         }

@@ -85,7 +85,7 @@ final class EngineLayerTests: XCTestCase {
 
     /// Loss = sum(forward(x) * R) for a fixed random R, accumulated in Double; the layer runs in Float, so
     /// the step is 1e-2 and |analytic - numeric| <= 2e-2 * max(1, |numeric|) (the engine's own check).
-    private func verifyGradients(_ layer: Layer, inputShape: [Int], file: StaticString = #filePath, line: UInt = #line) {
+    func verifyGradients(_ layer: Layer, inputShape: [Int], file: StaticString = #filePath, line: UInt = #line) {
         var generator = RandomGenerator(seed: 5)
         var input = Tensor(normal: inputShape, standardDeviation: 1, generator: &generator)
         let upstream = Tensor(normal: layer.forward(input, training: true).shape, standardDeviation: 1, generator: &generator)
@@ -117,5 +117,21 @@ final class EngineLayerTests: XCTestCase {
                                "\(type(of: layer)) d\(name)[\(index)]", file: file, line: line)
             }
         }
+    }
+}
+
+extension EngineLayerTests {
+    /// Against Conv2d with a 1x1 kernel (im2col + sgemm); the same dot products, so 1e-5.
+    func testPointwiseMatchesConvolution() {
+        var generator = RandomGenerator(seed: 13)
+        let weight = Tensor(normal: [5, 3, 1, 1], standardDeviation: 1, generator: &generator)
+        let bias = Tensor(normal: [5], standardDeviation: 1, generator: &generator)
+        let input = Tensor(normal: [2, 3, 4, 7], standardDeviation: 1, generator: &generator)
+        let expected = Conv2d(weight: weight, bias: bias, stride: 1, padding: .uniform(0), groups: 1).forward(input, training: false)
+        let ours = PointwiseConv2d(weight: weight, bias: bias).forward(input, training: false)
+        XCTAssertEqual(ours.shape, expected.shape)
+        XCTAssertLessThan(ours.maxAbsoluteDifference(expected), 1e-5)
+        verifyGradients(PointwiseConv2d(weight: weight, bias: bias), inputShape: [2, 3, 3, 2])
+        verifyGradients(PointwiseConv2d(weight: weight, bias: nil), inputShape: [1, 3, 2, 2])
     }
 }

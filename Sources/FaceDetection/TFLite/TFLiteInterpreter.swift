@@ -34,6 +34,7 @@ public final class TFLiteInterpreter {
 
     private enum Step {
         case convolution(Conv2d, input: Int, output: Int, Activation)
+        case pointwise(PointwiseConv2d, input: Int, output: Int, Activation)
         case depthwise(DepthwiseConv2d, input: Int, output: Int, Activation)
         case add(Int, Int, output: Int, Activation)
         case activation(input: Int, output: Int, Activation)
@@ -48,7 +49,7 @@ public final class TFLiteInterpreter {
 
         var name: String {
             switch self {
-            case .convolution: return "CONV_2D"
+            case .convolution, .pointwise: return "CONV_2D"
             case .depthwise: return "DEPTHWISE_CONV_2D"
             case .add: return "ADD"
             case .activation: return "RELU"
@@ -108,6 +109,9 @@ public final class TFLiteInterpreter {
         switch step {
         case .convolution(let layer, let input, let output, let activation):
             slots[output] = layer.forward(slots[input], training: false)
+            apply(activation, to: output)
+        case .pointwise(let layer, let input, let output, let activation):
+            layer.forward(slots[input], into: &slots[output])
             apply(activation, to: output)
         case .depthwise(let layer, let input, let output, let activation):
             layer.forward(slots[input], into: &slots[output])
@@ -522,11 +526,16 @@ public final class TFLiteInterpreter {
                         }
                     }
                 }
-                let layer = Conv2d(weight: Tensor(shape: [outChannels, inChannels, kernelHeight, kernelWidth], storage: converted),
-                                   bias: bias.map { Tensor(shape: [outChannels], storage: $0) },
-                                   stride: strideHeight, padding: total, groups: 1)
+                let weight = Tensor(shape: [outChannels, inChannels, kernelHeight, kernelWidth], storage: converted)
+                let biasTensor = bias.map { Tensor(shape: [outChannels], storage: $0) }
                 let output = try define(op.outputs[0], shape: [inShape[0], outChannels, outHeight, outWidth], for: name)
-                steps.append(.convolution(layer, input: input, output: output, act))
+                if kernelHeight == 1, kernelWidth == 1, strideHeight == 1, total == .uniform(0) {
+                    // One sgemm on the NCHW storage, no im2col.
+                    steps.append(.pointwise(PointwiseConv2d(weight: weight, bias: biasTensor), input: input, output: output, act))
+                } else {
+                    let layer = Conv2d(weight: weight, bias: biasTensor, stride: strideHeight, padding: total, groups: 1)
+                    steps.append(.convolution(layer, input: input, output: output, act))
+                }
             } else {
                 // [1, KH, KW, O] -> [O, 1, KH, KW]
                 let outChannels = filter[3]

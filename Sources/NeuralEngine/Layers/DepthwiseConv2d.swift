@@ -14,6 +14,8 @@ public final class DepthwiseConv2d: Layer {
     public let bias: Parameter?
 
     private var input: Tensor?
+    /// One zero-padded input plane (see forward), reused between calls.
+    private var scratch: [Float] = []
 
     /// `weight` is [outChannels, 1, kh, kw]; `multiplier` output channels per input channel.
     public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Padding, multiplier: Int = 1) {
@@ -63,23 +65,70 @@ public final class DepthwiseConv2d: Layer {
         let (height, width, outHeight, outWidth) = (input.shape[2], input.shape[3], shape[2], shape[3])
         let multiplier = outChannels / inChannels
         let taps = kernelHeight * kernelWidth
+        // Each input plane is copied once into a zero-padded scratch plane whose rows are split into `stride`
+        // phases (phase p holds padded columns p, p + stride, ...): every tap then reads a contiguous run, with
+        // no bounds checks, at any stride.
+        let paddedHeight = height + padding.top + padding.bottom
+        let phaseWidth = (width + padding.left + padding.right + stride - 1) / stride
+        let rowLength = stride * phaseWidth
+        if scratch.count < paddedHeight * rowLength { scratch = [Float](repeating: 0, count: paddedHeight * rowLength) }
+        let biases = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
         input.storage.withUnsafeBufferPointer { x in
             weight.value.storage.withUnsafeBufferPointer { w in
                 output.storage.withUnsafeMutableBufferPointer { y in
-                    for n in 0..<input.shape[0] {
-                        for o in 0..<outChannels {
-                            let plane = x.baseAddress! + (n * inChannels + o / multiplier) * height * width
-                            let out = y.baseAddress! + (n * outChannels + o) * outHeight * outWidth
-                            out.update(repeating: bias?.value.storage[o] ?? 0, count: outHeight * outWidth)
-                            forEachTap(height: height, width: width, outHeight: outHeight, outWidth: outWidth) {
-                                ky, kx, oy, outX, inX in
-                                let k = w[o * taps + ky * kernelWidth + kx]
-                                let from = plane + (oy * stride - padding.top + ky) * width
-                                let to = out + oy * outWidth
-                                if stride == 1 {
-                                    for ox in outX { to[ox] += k * from[ox + inX] }
-                                } else {
-                                    for ox in outX { to[ox] += k * from[ox * stride + inX] }
+                    scratch.withUnsafeMutableBufferPointer { padded in
+                        let plane = padded.baseAddress!
+                        for n in 0..<input.shape[0] {
+                            for c in 0..<inChannels {
+                                let source = x.baseAddress! + (n * inChannels + c) * height * width
+                                plane.update(repeating: 0, count: paddedHeight * rowLength)
+                                for row in 0..<height {
+                                    let from = source + row * width
+                                    let to = plane + (row + padding.top) * rowLength
+                                    if stride == 1 {
+                                        (to + padding.left).update(from: from, count: width)
+                                    } else {
+                                        for column in 0..<width {
+                                            let p = column + padding.left
+                                            to[(p % stride) * phaseWidth + p / stride] = from[column]
+                                        }
+                                    }
+                                }
+                                for m in 0..<multiplier {
+                                    let o = c * multiplier + m
+                                    let out = y.baseAddress! + (n * outChannels + o) * outHeight * outWidth
+                                    let kernel = w.baseAddress! + o * taps
+                                    /// The input run of tap (ky, kx) for output row oy.
+                                    func run(_ oy: Int, _ ky: Int, _ kx: Int) -> UnsafeMutablePointer<Float> {
+                                        plane + (oy * stride + ky) * rowLength + (kx % stride) * phaseWidth + kx / stride
+                                    }
+                                    for oy in 0..<outHeight {
+                                        let line = out + oy * outWidth
+                                        if kernelHeight == 3 && kernelWidth == 3 {
+                                            // All nine taps in one pass over the row.
+                                            let (a0, a1, a2) = (run(oy, 0, 0), run(oy, 0, 1), run(oy, 0, 2))
+                                            let (b0, b1, b2) = (run(oy, 1, 0), run(oy, 1, 1), run(oy, 1, 2))
+                                            let (c0, c1, c2) = (run(oy, 2, 0), run(oy, 2, 1), run(oy, 2, 2))
+                                            let (k0, k1, k2, k3, k4) = (kernel[0], kernel[1], kernel[2], kernel[3], kernel[4])
+                                            let (k5, k6, k7, k8) = (kernel[5], kernel[6], kernel[7], kernel[8])
+                                            let shift = biases[o]
+                                            for ox in 0..<outWidth {
+                                                let top = k0 * a0[ox] + k1 * a1[ox] + k2 * a2[ox]
+                                                let middle = k3 * b0[ox] + k4 * b1[ox] + k5 * b2[ox]
+                                                let bottom = k6 * c0[ox] + k7 * c1[ox] + k8 * c2[ox]
+                                                line[ox] = shift + top + middle + bottom
+                                            }
+                                        } else {
+                                            line.update(repeating: biases[o], count: outWidth)
+                                            for ky in 0..<kernelHeight {
+                                                for kx in 0..<kernelWidth {
+                                                    let k = kernel[ky * kernelWidth + kx]
+                                                    let from = run(oy, ky, kx)
+                                                    for ox in 0..<outWidth { line[ox] += k * from[ox] }
+                                                }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
