@@ -35,6 +35,27 @@ public final class VideoSink: FrameSink {
     }
 }
 
+/// A still image in, an annotated still image out (.jpg or .png).
+public final class ImageSink: FrameSink {
+    public let path: String
+    private let renderer: FrameRenderer
+
+    public static func handles(path: String) -> Bool {
+        ["jpg", "jpeg", "png"].contains((path as NSString).pathExtension.lowercased())
+    }
+
+    public init(path: String, renderer: FrameRenderer) {
+        self.path = path
+        self.renderer = renderer
+    }
+
+    public func consume(_ annotated: AnnotatedFrame) throws {
+        try encodeImage(renderer.render(annotated), to: path)
+    }
+
+    public func finish(completed: Bool) throws {}
+}
+
 /// The timeline CSV, flushed frame by frame.
 public final class CSVSink: FrameSink {
     public let writer: TimelineCSVWriter

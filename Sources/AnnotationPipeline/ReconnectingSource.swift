@@ -55,7 +55,7 @@ public enum LiveSourceError: Error, CustomStringConvertible {
         switch self {
         case .neverOpened(let name, let seconds, let attempts, let lastError):
             let tries = attempts == 1 ? "" : ", \(attempts) attempts"
-            return "cannot open \(name): no stream within \(String(format: "%.0f", seconds)) s (\(lastError)\(tries))"
+            return "cannot open \(name): no stream within \(String(format: "%g", seconds)) s (\(lastError)\(tries))"
         case .lost(let name, let time, let attempts, let lastError):
             return "lost \(name) at \(String(format: "%.1f", time)) s and could not reconnect in \(attempts) attempt(s) (\(lastError))"
         }
@@ -134,8 +134,9 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
                 let remaining = policy.openTimeout - Date().timeIntervalSince(start)
                 if policy.openTimeout <= 0 { throw error }
                 guard remaining > 0, !shouldStop(), waiter(min(delay, remaining)) else {
-                    throw LiveSourceError.neverOpened(name: name, seconds: Date().timeIntervalSince(start),
-                                                      attempts: attempts, lastError: describe(error))
+                    let waited = shouldStop() ? (Date().timeIntervalSince(start) * 10).rounded() / 10 : policy.openTimeout
+                    throw LiveSourceError.neverOpened(name: name, seconds: waited, attempts: attempts,
+                                                      lastError: describe(error))
                 }
                 delay = min(delay * 2, policy.maximumDelay)
             }

@@ -35,12 +35,18 @@ struct AnnotateJob {
         let reader = live == nil ? try VideoReader(url: command.input) : nil
         let source: FrameSource = live?.source ?? reader!
         let info = live?.info ?? reader!.info
-        if info.isStillImage && !command.noVideo {
-            throw JobError(description: "\(command.input) is a still image: use --no-video with --csv/--json", exitCode: 65)
+        let writesImage = command.output.map { ImageSink.handles(path: $0) } ?? false
+        if info.isStillImage != writesImage && command.output != nil {
+            throw JobError(description: info.isStillImage
+                           ? "\(command.input) is a still image: write an image (-o NAME.jpg or .png) or use --no-video"
+                           : "\(command.output!) is an image file name; a video needs .mp4, .mkv or .mov", exitCode: 64)
         }
         let classifier = try loadClassifier()
         let detector = try makeDetector()
-        let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: command.analysis.options)
+        var analysisOptions = command.analysis.options
+        // A photo is one frame: every face counts at once, with no confirmation over time.
+        if info.isStillImage { analysisOptions.tracker.confirmHits = 1 }
+        let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: analysisOptions)
 
         var sinks: [FrameSink] = []
         var videoSink: VideoSink?
@@ -52,6 +58,10 @@ struct AnnotateJob {
             }
             liveVideoSink = try live.makeVideoSink(output: output, settings: command.encoding.settings, renderer: renderer)
             sinks.append(liveVideoSink!)
+        } else if let output = command.output, writesImage {
+            do { sinks.append(ImageSink(path: output, renderer: try FrameRenderer(showsBars: command.bars))) } catch {
+                throw JobError(description: "\(error)", exitCode: 66)
+            }
         } else if let output = command.output {
             let writer: VideoWriter
             do {

@@ -26,8 +26,12 @@ final class LiveSession {
         let isLive = arguments.isLive(input)
         let options = arguments.inputOptions(for: input)
         guard isLive || options != InputOptions() || arguments.duration != nil else { return nil }
-        return try LiveSession(input: input, kind: kind, isLive: isLive, options: options, arguments: arguments,
-                               console: console)
+        do {
+            return try LiveSession(input: input, kind: kind, isLive: isLive, options: options, arguments: arguments,
+                                   console: console)
+        } catch let error as LiveSourceError {
+            throw JobError(description: error.description, exitCode: 66)
+        }
     }
 
     private init(input: String, kind: InputKind, isLive: Bool, options: InputOptions, arguments: LiveArguments,

@@ -16,6 +16,7 @@ public final class DepthwiseConv2d: Layer {
     private var input: Tensor?
     /// One zero-padded input plane (see forward), reused between calls.
     private var scratch: [Float] = []
+    private var scratchGeometry: [Int] = []
 
     /// `weight` is [outChannels, 1, kh, kw]; `multiplier` output channels per input channel.
     public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Padding, multiplier: Int = 1) {
@@ -71,7 +72,11 @@ public final class DepthwiseConv2d: Layer {
         let paddedHeight = height + padding.top + padding.bottom
         let phaseWidth = (width + padding.left + padding.right + stride - 1) / stride
         let rowLength = stride * phaseWidth
-        if scratch.count < paddedHeight * rowLength { scratch = [Float](repeating: 0, count: paddedHeight * rowLength) }
+        // Only the image positions are ever written, so the padding stays zero while the geometry does.
+        if scratchGeometry != [height, width] {
+            scratch = [Float](repeating: 0, count: paddedHeight * rowLength)
+            scratchGeometry = [height, width]
+        }
         let biases = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
         input.storage.withUnsafeBufferPointer { x in
             weight.value.storage.withUnsafeBufferPointer { w in
@@ -81,17 +86,19 @@ public final class DepthwiseConv2d: Layer {
                         for n in 0..<input.shape[0] {
                             for c in 0..<inChannels {
                                 let source = x.baseAddress! + (n * inChannels + c) * height * width
-                                plane.update(repeating: 0, count: paddedHeight * rowLength)
                                 for row in 0..<height {
                                     let from = source + row * width
                                     let to = plane + (row + padding.top) * rowLength
                                     if stride == 1 {
                                         (to + padding.left).update(from: from, count: width)
-                                    } else {
-                                        for column in 0..<width {
-                                            let p = column + padding.left
-                                            to[(p % stride) * phaseWidth + p / stride] = from[column]
-                                        }
+                                        continue
+                                    }
+                                    for phase in 0..<stride {
+                                        // Image columns landing in this phase: (column + left) % stride == phase.
+                                        let first = ((phase - padding.left) % stride + stride) % stride
+                                        let target = to + phase * phaseWidth + (first + padding.left) / stride
+                                        let source = from + first
+                                        for j in 0..<((width - first + stride - 1) / stride) { target[j] = source[j * stride] }
                                     }
                                 }
                                 for m in 0..<multiplier {

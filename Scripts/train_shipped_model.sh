@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The recipe of the shipped emotion model: every hyperparameter is written here, and the run is ours (fer-train).
+#
+#   Scripts/train_shipped_model.sh            train, or resume the committed run where it stopped
+#   FER2013=/path/to/fer2013 Scripts/train_shipped_model.sh
+#
+# Trains on FER2013 Training (train/), selects on PublicTest (val/). A run takes about 4-5 hours on 2 cores
+# (~90 images/s), so it spans sessions: Ctrl-C (or SIGTERM) saves an exact checkpoint in Scripts/training/,
+# commit that folder, and the next call resumes bit for bit. When the run is complete the best model is copied
+# to Sources/EmotionModel/Resources/ and evaluated (with and without test-time augmentation).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DATA=${FER2013:-data}
+RUN=Scripts/training
+MODEL=$RUN/fer-vgg.safetensors
+CHECKPOINT=$RUN/fer-vgg.checkpoint.safetensors
+EPOCHS=40
+
+if [ ! -d "$DATA/fer2013/train" ] && [ ! -d "$DATA/train" ]; then
+    echo "unpacking ../shared/datasets/fer2013.tar.gz into $DATA/ (git-ignored)"
+    mkdir -p "$DATA"
+    tar -xzf ../shared/datasets/fer2013.tar.gz -C "$DATA"
+fi
+swift build -c release --product fer-train --product fer-eval
+
+mkdir -p "$RUN"
+if [ -f "$CHECKPOINT" ]; then
+    # Options come from the checkpoint; only the epoch count may be extended.
+    .build/release/fer-train --data "$DATA" -o "$MODEL" --resume --epochs "$EPOCHS"
+else
+    .build/release/fer-train --data "$DATA" -o "$MODEL" \
+        --arch vgg --epochs "$EPOCHS" --batch-size 64 \
+        --optimizer adamw --lr 1e-3 --min-lr 1e-5 --schedule cosine --warmup-epochs 2 --weight-decay 0.05 \
+        --label-smoothing 0.1 --class-weighting sqrt --augment 1 --input-blur auto --seed 1
+fi
+
+# Reached only when the run finished all epochs (an interrupted run exits non-zero above).
+cp "$MODEL" Sources/EmotionModel/Resources/fer-vgg.safetensors
+.build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --log "$RUN/fer-vgg.log.csv" \
+    --report Sources/EmotionModel/Resources/report
+.build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --tta --log "$RUN/fer-vgg.log.csv" \
+    --report Sources/EmotionModel/Resources/report-tta
