@@ -132,6 +132,44 @@ final class TFLiteReaderTests: XCTestCase {
             }
         }
     }
+
+    /// Layout handling and the copying paths: X read by two operators (so RELU and ADD cannot work in place),
+    /// graph outputs of rank 4 (returned NCHW) and rank 3 (RESHAPE reads the NCHW storage in NHWC order),
+    /// CONCATENATION on the NHWC channel axis.
+    func testElementwiseReshapeAndConcatenationFollowTFLiteLayout() throws {
+        let bytes = TinyModel.bytes(
+            operatorCodes: [(19, 19), (0, 0), (22, 22), (2, 2)],
+            operators: [
+                .init(opcode: 0, inputs: [0], outputs: [1]),                                   // R = RELU(X)
+                .init(opcode: 1, inputs: [1, 0], outputs: [2], options: (11, [.int8(0)])),      // A = R + X
+                .init(opcode: 2, inputs: [0], outputs: [3], options: (17, [.int32s([1, 6, 4])])),  // RESHAPE(X)
+                .init(opcode: 3, inputs: [0, 1], outputs: [4], options: (10, [.int32(-1), .int8(0)])),  // [X, R] on C
+            ],
+            tensors: [.init(shape: [1, 2, 3, 4]), .init(shape: [1, 2, 3, 4]), .init(shape: [1, 2, 3, 4]),
+                      .init(shape: [1, 6, 4]), .init(shape: [1, 2, 3, 8])],
+            inputs: [0], outputs: [2, 1, 3, 4])
+        let interpreter = try TFLiteInterpreter(model: TFLiteModel(bytes: bytes))
+        XCTAssertEqual(interpreter.outputShapes, [[1, 4, 2, 3], [1, 4, 2, 3], [1, 6, 4], [1, 8, 2, 3]])
+        // NHWC value at (y, x, c) is 100 y + 10 x + c - 5 (negative for some, so RELU matters).
+        func nhwc(_ y: Int, _ x: Int, _ c: Int) -> Float { Float(100 * y + 10 * x + c) - 5 }
+        var input = Tensor(zeros: [1, 4, 2, 3])
+        for c in 0..<4 { for y in 0..<2 { for x in 0..<3 { input.storage[(c * 2 + y) * 3 + x] = nhwc(y, x, c) } } }
+        for _ in 0..<2 {  // twice: the second run reuses every buffer
+            let outputs = interpreter.run(input)
+            for c in 0..<4 {
+                for y in 0..<2 {
+                    for x in 0..<3 {
+                        let at = (c * 2 + y) * 3 + x, value = nhwc(y, x, c)
+                        XCTAssertEqual(outputs[1].storage[at], max(value, 0))
+                        XCTAssertEqual(outputs[0].storage[at], max(value, 0) + value)
+                        XCTAssertEqual(outputs[2].storage[(y * 3 + x) * 4 + c], value)
+                        XCTAssertEqual(outputs[3].storage[at], value)
+                        XCTAssertEqual(outputs[3].storage[((c + 4) * 2 + y) * 3 + x], max(value, 0))
+                    }
+                }
+            }
+        }
+    }
 }
 
 private func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }

@@ -103,7 +103,7 @@ final class LetterboxResampler {
         image.pixels.withUnsafeBufferPointer { pixels in
             intermediate.withUnsafeMutableBufferPointer { middle in
                 // Vertical pass over whole rows: contiguous, so the inner loop vectorises.
-                for y in 0..<size {
+                for y in 0..<size where rows.count[y] > 0 {
                     let target = middle.baseAddress! + y * rowLength
                     target.update(repeating: 0, count: rowLength)
                     for tap in 0..<rows.count[y] {
@@ -115,6 +115,11 @@ final class LetterboxResampler {
                 tensor.storage.withUnsafeMutableBufferPointer { out in
                     let plane = size * size
                     for y in 0..<size {
+                        if rows.count[y] == 0 {
+                            // A row of the black letterbox band: 0 maps to -1.
+                            for c in 0..<3 { (out.baseAddress! + c * plane + y * size).update(repeating: -1, count: size) }
+                            continue
+                        }
                         let line = middle.baseAddress! + y * rowLength
                         for x in 0..<size {
                             var red: Float = 0, green: Float = 0, blue: Float = 0

@@ -4,7 +4,10 @@ import NeuralEngine
 /// Runs a float TFLite graph on our engine. The graph is compiled once into a list of steps over engine layers:
 /// weights are converted from TFLite's NHWC/OHWI layouts to NCHW at load, float16 (and int8) constants behind
 /// DEQUANTIZE are widened once, a spatial PAD feeding a convolution is folded into the convolution's padding,
-/// and RELU/ADD run in place when nothing else reads their input.
+/// a RELU is folded into the convolution or sum it follows, and ADD/RELU run in place when nothing else reads
+/// their input. 1x1 convolutions run as one sgemm on the NCHW storage (`PointwiseConv2d`), other convolutions
+/// as banded im2col + sgemm (`BandedConv2d`), depthwise ones as direct loops (`DepthwiseConv2d`); activation
+/// buffers are kept between calls.
 ///
 /// Layout: every rank-4 activation is held NCHW; other ranks in TFLite's own row-major shape. RESHAPE and
 /// CONCATENATION convert between the two where the model mixes them (BlazeFace's heads reshape NHWC maps into
@@ -33,7 +36,7 @@ public final class TFLiteInterpreter {
     }
 
     private enum Step {
-        case convolution(Conv2d, input: Int, output: Int, Activation)
+        case convolution(BandedConv2d, input: Int, output: Int, Activation)
         case pointwise(PointwiseConv2d, input: Int, output: Int, Activation)
         case depthwise(DepthwiseConv2d, input: Int, output: Int, Activation)
         case add(Int, Int, output: Int, Activation)
@@ -46,6 +49,17 @@ public final class TFLiteInterpreter {
         case reshape(input: Int, output: Int, shape: [Int], inputIsChannelsFirst: Bool, outputIsChannelsFirst: Bool)
         /// Concatenation along a physical axis of the stored shapes.
         case concatenate(inputs: [Int], output: Int, axis: Int, Activation)
+
+        /// This step with a ReLU folded in, when it has no activation of its own.
+        func fusingRelu() -> Step? {
+            switch self {
+            case .convolution(let layer, let input, let output, .none): return .convolution(layer, input: input, output: output, .relu)
+            case .pointwise(let layer, let input, let output, .none): return .pointwise(layer, input: input, output: output, .relu)
+            case .depthwise(let layer, let input, let output, .none): return .depthwise(layer, input: input, output: output, .relu)
+            case .add(let first, let second, let output, .none): return .add(first, second, output: output, .relu)
+            default: return nil
+            }
+        }
 
         var name: String {
             switch self {
@@ -108,7 +122,7 @@ public final class TFLiteInterpreter {
     private func execute(_ step: Step) {
         switch step {
         case .convolution(let layer, let input, let output, let activation):
-            slots[output] = layer.forward(slots[input], training: false)
+            layer.forward(slots[input], into: &slots[output])
             apply(activation, to: output)
         case .pointwise(let layer, let input, let output, let activation):
             layer.forward(slots[input], into: &slots[output])
@@ -118,8 +132,18 @@ public final class TFLiteInterpreter {
             apply(activation, to: output)
         case .add(let first, let second, let output, let activation):
             if output != first { copy(first, into: output) }
-            slots[output].add(slots[second])
-            apply(activation, to: output)
+            if activation == .relu {
+                // One pass for the residual sum and its ReLU.
+                let other = slots[second]
+                slots[output].storage.withUnsafeMutableBufferPointer { sum in
+                    other.storage.withUnsafeBufferPointer { addend in
+                        for index in 0..<sum.count { sum[index] = max(sum[index] + addend[index], 0) }
+                    }
+                }
+            } else {
+                slots[output].add(slots[second])
+                apply(activation, to: output)
+            }
         case .activation(let input, let output, let activation):
             if output != input { copy(input, into: output) }
             apply(activation, to: output)
@@ -139,14 +163,13 @@ public final class TFLiteInterpreter {
     }
 
     private func copy(_ source: Int, into target: Int) {
-        if slots[target].shape == slots[source].shape {
+        let values = slots[source]
+        if slots[target].shape == values.shape {
             slots[target].storage.withUnsafeMutableBufferPointer { to in
-                slots[source].storage.withUnsafeBufferPointer { from in
-                    to.baseAddress!.update(from: from.baseAddress!, count: from.count)
-                }
+                values.storage.withUnsafeBufferPointer { to.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
             }
         } else {
-            slots[target] = Tensor(shape: slots[source].shape, storage: Array(slots[source].storage))
+            slots[target] = Tensor(shape: values.shape, storage: Array(values.storage))
         }
     }
 
@@ -248,6 +271,8 @@ public final class TFLiteInterpreter {
         private var readers: [Int]
         /// PAD outputs folded into the convolution that reads them: tensor -> (PAD's input, padding).
         private var foldedPads: [Int: (input: Int, padding: Padding)] = [:]
+        /// The step that computes each tensor.
+        private var producers: [Int: Int] = [:]
 
         init(model: TFLiteModel, graph: TFLiteModel.SubGraph) throws(TFLiteError) {
             self.model = model
@@ -325,6 +350,7 @@ public final class TFLiteInterpreter {
             guard tensor(index).type == .float32 else {
                 throw .unsupported("\(opName) output \(tensor(index).name) is \(tensor(index).type)")
             }
+            producers[index] = steps.count  // the step about to be appended
             if let shared {
                 slotOfTensor[index] = shared
                 return shared
@@ -392,6 +418,13 @@ public final class TFLiteInterpreter {
             case BuiltinOperator.relu:
                 try requireCounts(1...1)
                 let input = try runtime(inputs[0], for: name)
+                if readers[inputs[0]] == 1, let producer = producers[inputs[0]], let fused = steps[producer].fusingRelu() {
+                    // The only reader of a convolution's or sum's output: clamp inside that step, on data still in cache.
+                    steps[producer] = fused
+                    _ = try define(outputs[0], shape: storedShape(inputs[0]), for: name, sharing: input)
+                    producers[outputs[0]] = producer
+                    return
+                }
                 let inPlace = readers[inputs[0]] == 1 && inputs[0] != graph.inputs[0]
                 let output = try define(outputs[0], shape: storedShape(inputs[0]), for: name, sharing: inPlace ? input : nil)
                 steps.append(.activation(input: input, output: output, .relu))
@@ -533,7 +566,7 @@ public final class TFLiteInterpreter {
                     // One sgemm on the NCHW storage, no im2col.
                     steps.append(.pointwise(PointwiseConv2d(weight: weight, bias: biasTensor), input: input, output: output, act))
                 } else {
-                    let layer = Conv2d(weight: weight, bias: biasTensor, stride: strideHeight, padding: total, groups: 1)
+                    let layer = BandedConv2d(weight: weight, bias: biasTensor, stride: strideHeight, padding: total)
                     steps.append(.convolution(layer, input: input, output: output, act))
                 }
             } else {
