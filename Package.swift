@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "ModelEvaluation", swiftSettings: optimised),
 
         .executableTarget(name: "fer-annotate", dependencies: [
-            "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking", "AnnotationPipeline",
+            "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking", "AnnotationPipeline", "NeuralEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimised),
         .executableTarget(name: "fer-train", dependencies: [
@@ -68,7 +68,8 @@ let package = Package(
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "VisionCore"]),
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NeuralEngine", "MediaIO"]),
         .testTarget(name: "ModelEvaluationTests", dependencies: ["ModelEvaluation"]),
-        .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"]),
+        .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "FaceTrackingTests", dependencies: ["FaceTracking", "VisionCore"]),
         .testTarget(name: "LiveStreamTests", dependencies: ["AnnotationPipeline", "MediaIO", "VisionCore"]),
         .testTarget(name: "AnnotationPipelineTests", dependencies: ["AnnotationPipeline", "EmotionModel", "VisionCore", "MediaIO"]),

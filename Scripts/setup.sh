@@ -23,7 +23,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages --------------------------------------------------------------------
 # FFmpeg 5.1 libraries and CLI (ffprobe is used by the tests), OpenBLAS, FreeType and a font for
-# drawing labels, pkg-config for SwiftPM's system-library targets, pip for fetching wheels.
+# drawing labels, pkg-config for SwiftPM's system-library targets, pip for fetching wheels;
+# GStreamer's RTSP server with Python bindings for the live-stream tests (Scripts/rtsp_test_server.py).
 PACKAGES=(
     pkg-config
     libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev libswresample-dev
@@ -31,6 +32,8 @@ PACKAGES=(
     libopenblas-dev
     libfreetype-dev fonts-dejavu-core
     python3 python3-pip
+    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad
 )
 installed() {
     case "$1" in

@@ -17,6 +17,17 @@ public struct StreamGap: Sendable, Equatable {
     /// Opening attempts made, the successful one included.
     public var attempts: Int
 
+    public init(reason: String, lastFrameWallTime: Date, lastFrameTime: Double, resumedWallTime: Date? = nil,
+                resumedTime: Double? = nil, resumedFrameIndex: Int? = nil, attempts: Int = 0) {
+        self.reason = reason
+        self.lastFrameWallTime = lastFrameWallTime
+        self.lastFrameTime = lastFrameTime
+        self.resumedWallTime = resumedWallTime
+        self.resumedTime = resumedTime
+        self.resumedFrameIndex = resumedFrameIndex
+        self.attempts = attempts
+    }
+
     /// Wall-clock seconds without frames.
     public var seconds: Double? { resumedWallTime.map { $0.timeIntervalSince(lastFrameWallTime) } }
 }

@@ -52,7 +52,11 @@ struct AnalysisArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds a face may go undetected before its track (and ID) is retired.", valueName: "seconds"))
     var retention = 1.0
 
+    @Option(help: ArgumentHelp("Threads for the neural networks (default: all cores).", valueName: "n"))
+    var threads: Int?
+
     func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard ["auto", "blazeface"].contains(detector) else { throw ValidationError("--detector must be auto or blazeface") }
         guard ["short", "full", "back"].contains(blazefaceModel) else {
             throw ValidationError("--blazeface-model must be short, full or back")

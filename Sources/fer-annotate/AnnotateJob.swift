@@ -3,6 +3,7 @@ import EmotionModel
 import FaceDetection
 import Foundation
 import MediaIO
+import NeuralEngine
 import VisionCore
 
 /// A failure outside the media layer (model, detector, outputs), with its exit code.
@@ -41,6 +42,7 @@ struct AnnotateJob {
                            ? "\(command.input) is a still image: write an image (-o NAME.jpg or .png) or use --no-video"
                            : "\(command.output!) is an image file name; a video needs .mp4, .mkv or .mov", exitCode: 64)
         }
+        if let threads = command.analysis.threads { Parallelism.workers = threads }
         let classifier = try loadClassifier()
         let detector = try makeDetector()
         var analysisOptions = command.analysis.options
