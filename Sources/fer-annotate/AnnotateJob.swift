@@ -37,10 +37,13 @@ struct AnnotateJob {
         let source: FrameSource = live?.source ?? reader!
         let info = live?.info ?? reader!.info
         let writesImage = command.output.map { ImageSink.handles(path: $0) } ?? false
-        if info.isStillImage != writesImage && command.output != nil {
-            throw JobError(description: info.isStillImage
-                           ? "\(command.input) is a still image: write an image (-o NAME.jpg or .png) or use --no-video"
-                           : "\(command.output!) is an image file name; a video needs .mp4, .mkv or .mov", exitCode: 64)
+        if info.isStillImage && command.output != nil && !writesImage {
+            throw JobError(description: "\(command.input) is a still image, not a video: write an image "
+                           + "(-o NAME.jpg or .png) or use --no-video", exitCode: 65)
+        }
+        if !info.isStillImage && writesImage {
+            throw JobError(description: "\(command.output!) is an image file name; a video needs .mp4, .mkv or .mov",
+                           exitCode: 64)
         }
         if let threads = command.analysis.threads { Parallelism.workers = threads }
         let classifier = try loadClassifier()

@@ -10,7 +10,7 @@ struct LiveArguments: ParsableArguments {
     @Option(help: ArgumentHelp("FFmpeg input format to use instead of probing: v4l2 (camera), mpegts, ...", valueName: "name"))
     var format: String?
 
-    @Option(help: ArgumentHelp("RTSP transport: tcp (default; works through NAT and loses nothing) or udp.", valueName: "tcp|udp"))
+    @Option(help: ArgumentHelp("RTSP transport: tcp (works through NAT, loses nothing) or udp.", valueName: "tcp|udp"))
     var rtspTransport = "tcp"
 
     @Option(help: ArgumentHelp("Seconds a live input may stall (opening or reading) before it counts as lost.", valueName: "seconds"))
