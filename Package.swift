@@ -33,7 +33,6 @@ let package = Package(
         .target(name: "VisionCore", swiftSettings: optimised),
         // Emotion networks, FER2013 data, augmentation.
         .target(name: "EmotionModel", dependencies: ["NeuralEngine", "VisionCore", "MediaIO"],
-                exclude: ["Resources/MODEL_CARD.md", "Resources/report"],
                 resources: [.copy("Resources/fer-vgg.safetensors")], swiftSettings: optimised),
         // Face detectors on our engine: BlazeFace from TFLite files (and later MTCNN).
         .target(name: "FaceDetection", dependencies: ["NeuralEngine", "VisionCore"], swiftSettings: optimised),

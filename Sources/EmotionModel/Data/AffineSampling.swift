@@ -29,10 +29,11 @@ public struct AffineMap: Sendable, Equatable {
     }
 }
 
-/// Samples a gray image through `map` with bilinear interpolation; outside the source the nearest edge pixel
-/// is repeated (so rotations and shifts never paint black corners the network could learn from).
-public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
-                     outputSide: Int, into output: UnsafeMutableBufferPointer<Float>) {
+/// Bilinear sampling of `value(x, y)` through `map`; outside the source the nearest edge pixel is repeated
+/// (so rotations and shifts never paint black corners the network could learn from).
+@inline(__always)
+private func warp(width: Int, height: Int, map: AffineMap, outputSide: Int, into output: UnsafeMutableBufferPointer<Float>,
+                  value: (_ x: Int, _ y: Int) -> Float) {
     precondition(output.count >= outputSide * outputSide, "output too small")
     let maxX = Float(width - 1), maxY = Float(height - 1)
     for y in 0..<outputSide {
@@ -43,10 +44,18 @@ public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: I
             let x0 = Int(sx), y0 = Int(sy)
             let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
             let wx = sx - Float(x0), wy = sy - Float(y0)
-            let top = Float(source[y0 * width + x0]) * (1 - wx) + Float(source[y0 * width + x1]) * wx
-            let bottom = Float(source[y1 * width + x0]) * (1 - wx) + Float(source[y1 * width + x1]) * wx
+            let top = value(x0, y0) * (1 - wx) + value(x1, y0) * wx
+            let bottom = value(x0, y1) * (1 - wx) + value(x1, y1) * wx
             output[y * outputSide + x] = top * (1 - wy) + bottom * wy
         }
+    }
+}
+
+/// Samples a gray image through `map` with bilinear interpolation, edges repeated.
+public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
+                     outputSide: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    warp(width: width, height: height, map: map, outputSide: outputSide, into: output) { x, y in
+        Float(source[y * width + x])
     }
 }
 
@@ -54,24 +63,9 @@ public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: I
 /// gray conversion) on the way, so only the pixels the crop needs are converted.
 public func warpLuma(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
                      outputSide: Int, into output: UnsafeMutableBufferPointer<Float>) {
-    precondition(output.count >= outputSide * outputSide, "output too small")
-    let maxX = Float(width - 1), maxY = Float(height - 1)
-    @inline(__always) func luma(_ x: Int, _ y: Int) -> Float {
+    warp(width: width, height: height, map: map, outputSide: outputSide, into: output) { x, y in
         let offset = (y * width + x) * 3
         return 0.299 * Float(source[offset]) + 0.587 * Float(source[offset + 1]) + 0.114 * Float(source[offset + 2])
-    }
-    for y in 0..<outputSide {
-        for x in 0..<outputSide {
-            let fx = Float(x), fy = Float(y)
-            let sx = min(max(map.a * fx + map.b * fy + map.c, 0), maxX)
-            let sy = min(max(map.d * fx + map.e * fy + map.f, 0), maxY)
-            let x0 = Int(sx), y0 = Int(sy)
-            let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
-            let wx = sx - Float(x0), wy = sy - Float(y0)
-            let top = luma(x0, y0) * (1 - wx) + luma(x1, y0) * wx
-            let bottom = luma(x0, y1) * (1 - wx) + luma(x1, y1) * wx
-            output[y * outputSide + x] = top * (1 - wy) + bottom * wy
-        }
     }
 }
 

@@ -10,6 +10,7 @@ public final class EmotionClassifier {
     public let preprocessing: InputPreprocessing
     public let provenance: [String: String]
     private let network: Sequential
+    private let blur: GaussianBlur
 
     public var inputSize: Int { architecture.inputSize }
 
@@ -17,6 +18,7 @@ public final class EmotionClassifier {
         architecture = model.architecture
         classNames = model.classNames
         preprocessing = model.preprocessing
+        blur = GaussianBlur(sigma: model.preprocessing.blurSigma)
         provenance = model.provenance
         network = foldingBatchNorms(try model.makeNetwork(source: source))
     }
@@ -30,6 +32,7 @@ public final class EmotionClassifier {
         self.architecture = architecture
         self.classNames = Emotion.names
         self.preprocessing = preprocessing
+        self.blur = GaussianBlur(sigma: preprocessing.blurSigma)
         self.provenance = [:]
         self.network = network
     }
@@ -55,7 +58,7 @@ public final class EmotionClassifier {
         return input
     }
 
-    private var blur: GaussianBlur { GaussianBlur(sigma: preprocessing.blurSigma) }
+
 
     /// Class probabilities for each of `count` crops packed in `pixels`; `mirrorAverage` also classifies the mirror
     /// image and averages (horizontal-flip test-time augmentation).
