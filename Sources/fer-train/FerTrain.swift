@@ -17,7 +17,8 @@ struct FerTrain: ParsableCommand {
 
         Writes three files next to --output:
           MODEL.safetensors             the best model on the validation split (what fer-annotate loads)
-          MODEL.checkpoint.safetensors  weights + optimizer state after every epoch and on Ctrl-C
+          MODEL.checkpoint.safetensors  weights and position after every epoch and on Ctrl-C
+          MODEL.optimizer.safetensors   the optimizer's state for that checkpoint
           MODEL.log.csv                 epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds
 
         Resume an interrupted run, exactly where it stopped, with --resume (options come from the checkpoint; \

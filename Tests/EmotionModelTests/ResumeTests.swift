@@ -33,8 +33,11 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(resumed.state.epoch, 1)
         _ = try resumed.train(outputs: interrupted)
 
-        let expected = try SafeTensorsFile(contentsOf: straight.checkpoint).tensors
-        let actual = try SafeTensorsFile(contentsOf: interrupted.checkpoint).tensors
+        let expected = try SafeTensorsFile(contentsOf: straight.checkpoint).tensors.merging(
+            try SafeTensorsFile(contentsOf: Trainer.optimizerStateURL(forCheckpoint: straight.checkpoint)).tensors) { $1 }
+        let actual = try SafeTensorsFile(contentsOf: interrupted.checkpoint).tensors.merging(
+            try SafeTensorsFile(contentsOf: Trainer.optimizerStateURL(forCheckpoint: interrupted.checkpoint)).tensors) { $1 }
+        XCTAssertTrue(expected.keys.contains { $0.hasPrefix("optimizer.m.") }, "the optimizer's moments are compared too")
         XCTAssertEqual(Set(expected.keys), Set(actual.keys))
         for (name, tensor) in expected {
             // Same arithmetic in the same order: bit-identical.

@@ -125,7 +125,17 @@ public final class Trainer {
         do {
             try network.load(stateDictionary: model.weights, prefix: "network.", source: checkpoint.path)
             let prefix = "optimizer."
-            try optimizer.restore(Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(prefix) }
+            var optimizerTensors = file.tensors.filter { $0.key.hasPrefix(prefix) }
+            if optimizerTensors.isEmpty {
+                // Written beside the checkpoint since the optimizer state moved to a file of its own.
+                let sidecar = try SafeTensorsFile(contentsOf: Trainer.optimizerStateURL(forCheckpoint: checkpoint))
+                guard sidecar.metadata["step"] == String(state.step) else {
+                    throw OptimizerStateError(description: "the optimizer state is from step \(sidecar.metadata["step"] ?? "?"), "
+                                              + "the checkpoint from step \(state.step)")
+                }
+                optimizerTensors = sidecar.tensors
+            }
+            try optimizer.restore(Dictionary(uniqueKeysWithValues: optimizerTensors
                 .map { (String($0.key.dropFirst(prefix.count)), $0.value) }))
         } catch {
             throw .badModelFile("cannot resume from \(checkpoint.path): \(error)")
@@ -295,10 +305,23 @@ public final class Trainer {
                                 weights: network.stateDictionary(prefix: "network."), provenance: provenance)
     }
 
+    /// `model.checkpoint.safetensors` -> `model.optimizer.safetensors`.
+    public static func optimizerStateURL(forCheckpoint checkpoint: URL) -> URL {
+        let name = checkpoint.lastPathComponent.replacingOccurrences(of: ".checkpoint.safetensors", with: "")
+        return checkpoint.deletingLastPathComponent().appendingPathComponent(name + ".optimizer.safetensors")
+    }
+
+    /// The weights and position go in the checkpoint (itself a loadable model), the optimizer's moments beside it,
+    /// tagged with the step so a mismatched pair is refused; each file stays a fraction of the whole.
     public func saveCheckpoint(to url: URL) throws(EmotionModelError) {
-        let optimizerState = Dictionary(uniqueKeysWithValues: optimizer.state().map { ("optimizer." + $0.key, $0.value) })
+        let optimizerState = SafeTensorsFile(
+            metadata: ["step": String(state.step)],
+            tensors: Dictionary(uniqueKeysWithValues: optimizer.state().map { ("optimizer." + $0.key, $0.value) }))
+        do { try optimizerState.write(to: Trainer.optimizerStateURL(forCheckpoint: url)) } catch {
+            throw .io("\(error)")
+        }
         try modelFile(extra: ["epoch": String(state.epoch)])
-            .write(to: url, extraTensors: optimizerState, extraMetadata: ["training_state": try encoded(state)])
+            .write(to: url, extraMetadata: ["training_state": try encoded(state)])
     }
 
     /// Keeps the rows of epochs already done (a resumed run rewrites the rest).

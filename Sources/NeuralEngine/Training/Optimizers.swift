@@ -15,6 +15,7 @@ public protocol Optimizer: AnyObject {
 
 public struct OptimizerStateError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Adam, or AdamW when `decoupledWeightDecay` is set (weight decay applied to the weights directly,
