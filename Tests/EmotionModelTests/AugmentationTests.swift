@@ -11,13 +11,7 @@ final class AugmentationTests: XCTestCase {
 
     func augmented(_ pixels: [UInt8], side: Int, policy: AugmentationPolicy, seed: UInt64) -> [Float] {
         var generator = RandomGenerator(seed: seed)
-        var output = [Float](repeating: .nan, count: side * side)
-        pixels.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                policy.apply(to: source, side: side, normalization: normalization, generator: &generator, into: target)
-            }
-        }
-        return output
+        return policy.applied(to: pixels, side: side, normalization: normalization, generator: &generator)
     }
 
     func normalized(_ pixel: UInt8) -> Float {

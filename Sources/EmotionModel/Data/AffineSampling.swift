@@ -52,7 +52,7 @@ private func warp(width: Int, height: Int, map: AffineMap, outputSide: Int, into
 }
 
 /// Samples a gray image through `map` with bilinear interpolation, edges repeated.
-public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
+func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
                      outputSide: Int, into output: UnsafeMutableBufferPointer<Float>) {
     warp(width: width, height: height, map: map, outputSide: outputSide, into: output) { x, y in
         Float(source[y * width + x])
@@ -61,7 +61,7 @@ public func warpGray(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: I
 
 /// Like `warpGray`, from an rgb24 source, converting to luma (BT.601: 0.299 R + 0.587 G + 0.114 B, as FFmpeg's
 /// gray conversion) on the way, so only the pixels the crop needs are converted.
-public func warpLuma(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
+func warpLuma(_ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int, map: AffineMap,
                      outputSide: Int, into output: UnsafeMutableBufferPointer<Float>) {
     warp(width: width, height: height, map: map, outputSide: outputSide, into: output) { x, y in
         let offset = (y * width + x) * 3

@@ -31,8 +31,21 @@ public struct AugmentationPolicy: Codable, Sendable, Equatable {
                                   erasingProbability: min(1, base.erasingProbability * strength))
     }
 
-    /// Writes one augmented, normalised crop of `side` x `side` into `output`.
-    public func apply(to source: UnsafeBufferPointer<UInt8>, side: Int, normalization: InputPreprocessing,
+    /// One augmented, normalised crop of `side` x `side` pixels.
+    public func applied(to pixels: [UInt8], side: Int, normalization: InputPreprocessing,
+                        generator: inout RandomGenerator) -> [Float] {
+        precondition(pixels.count == side * side, "expected one \(side)x\(side) crop")
+        var output = [Float](repeating: 0, count: side * side)
+        pixels.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { target in
+                apply(to: source, side: side, normalization: normalization, generator: &generator, into: target)
+            }
+        }
+        return output
+    }
+
+    /// Writes one augmented, normalised crop of `side` x `side` into `output` (the training loop's allocation-free path).
+    func apply(to source: UnsafeBufferPointer<UInt8>, side: Int, normalization: InputPreprocessing,
                       generator: inout RandomGenerator, into output: UnsafeMutableBufferPointer<Float>) {
         let center = Float(side) / 2
         let angle = generator.nextFloat(in: -rotationDegrees...rotationDegrees) * Float.pi / 180
