@@ -19,7 +19,7 @@ public struct GaussianBlur: Sendable {
     }
 
     /// Blurs `count` images of side x side in place.
-    public func apply(to values: UnsafeMutableBufferPointer<Float>, side: Int, count: Int = 1) {
+    func apply(to values: UnsafeMutableBufferPointer<Float>, side: Int, count: Int = 1) {
         guard sigma > 0 else { return }
         let radius = taps.count / 2
         var line = [Float](repeating: 0, count: side)
