@@ -47,3 +47,8 @@ extension Layer {
         parameters.filter(\.isTrainable).reduce(0) { $0 + $1.value.count }
     }
 }
+
+/// The "weight" and optional "bias" parameters of a convolution, in the order files list them.
+func weightAndBias(_ weight: Parameter, _ bias: Parameter?) -> [(name: String, parameter: Parameter)] {
+    [(name: "weight", parameter: weight)] + (bias.map { [(name: "bias", parameter: $0)] } ?? [])
+}

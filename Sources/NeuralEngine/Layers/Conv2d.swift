@@ -9,6 +9,11 @@ public struct Padding: Sendable, Equatable {
     public static func uniform(_ amount: Int) -> Padding {
         Padding(top: amount, left: amount, bottom: amount, right: amount)
     }
+
+    /// Output size of a kernel sliding with `stride` over an image padded by this amount.
+    public func outputSize(height: Int, width: Int, kernelHeight: Int, kernelWidth: Int, stride: Int) -> (height: Int, width: Int) {
+        ((height + top + bottom - kernelHeight) / stride + 1, (width + left + right - kernelWidth) / stride + 1)
+    }
 }
 
 /// 2-D convolution (cross-correlation) over NCHW tensors, with stride, padding and groups
@@ -70,15 +75,10 @@ public final class Conv2d: Layer {
         self.bias = bias.map { Parameter($0) }
     }
 
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        var result = [(name: "weight", parameter: weight)]
-        if let bias { result.append((name: "bias", parameter: bias)) }
-        return result
-    }
+    public var namedParameters: [(name: String, parameter: Parameter)] { weightAndBias(weight, bias) }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
-        ((height + padding.top + padding.bottom - kernelHeight) / stride + 1,
-         (width + padding.left + padding.right - kernelWidth) / stride + 1)
+        padding.outputSize(height: height, width: width, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride)
     }
 
     /// Geometry of `images` images of the current input size.

@@ -33,15 +33,10 @@ public final class DepthwiseConv2d: Layer {
         self.bias = bias.map { Parameter($0) }
     }
 
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        var result = [(name: "weight", parameter: weight)]
-        if let bias { result.append((name: "bias", parameter: bias)) }
-        return result
-    }
+    public var namedParameters: [(name: String, parameter: Parameter)] { weightAndBias(weight, bias) }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
-        ((height + padding.top + padding.bottom - kernelHeight) / stride + 1,
-         (width + padding.left + padding.right - kernelWidth) / stride + 1)
+        padding.outputSize(height: height, width: width, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride)
     }
 
     public func outputShape(for inputShape: [Int]) -> [Int] {

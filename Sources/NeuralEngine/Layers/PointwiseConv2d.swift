@@ -22,11 +22,7 @@ public final class PointwiseConv2d: Layer {
         Parallelism.configureOnce()  // OpenBLAS single-threaded, as inside Conv2d's workers
     }
 
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        var result = [(name: "weight", parameter: weight)]
-        if let bias { result.append((name: "bias", parameter: bias)) }
-        return result
-    }
+    public var namedParameters: [(name: String, parameter: Parameter)] { weightAndBias(weight, bias) }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
         var output = Tensor(zeros: [input.shape[0], outChannels, input.shape[2], input.shape[3]])
