@@ -33,6 +33,9 @@ let package = Package(
         .target(name: "VisionCore", swiftSettings: optimised),
         // Emotion networks, FER2013 data, augmentation.
         .target(name: "EmotionModel", dependencies: ["NeuralEngine", "VisionCore", "MediaIO"],
+                // The model card, its evaluation reports and the training log document the weights; only the
+                // weights ship in the bundle.
+                exclude: ["Resources/MODEL_CARD.md", "Resources/fer-vgg.log.csv", "Resources/report", "Resources/report-tta"],
                 resources: [.copy("Resources/fer-vgg.safetensors")], swiftSettings: optimised),
         // Face detectors on our engine: BlazeFace from TFLite files (and later MTCNN).
         .target(name: "FaceDetection", dependencies: ["NeuralEngine", "VisionCore"], swiftSettings: optimised),
@@ -59,13 +62,15 @@ let package = Package(
         ], swiftSettings: optimised),
 
         .executableTarget(name: "fer-bench", dependencies: [
-            "EmotionModel", "NeuralEngine",
+            "EmotionModel", "NeuralEngine", "FaceDetection", "FaceTracking", "MediaIO", "VisionCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimised),
 
-        .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine"]),
+        // Test support: counts malloc calls (steady-state inference must make none).
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
+        .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine", "CMallocCounter"]),
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "VisionCore"]),
-        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NeuralEngine", "MediaIO"]),
+        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NeuralEngine", "MediaIO", "CMallocCounter"]),
         .testTarget(name: "ModelEvaluationTests", dependencies: ["ModelEvaluation"]),
         .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"],
                     exclude: ["Fixtures"]),

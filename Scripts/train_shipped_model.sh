@@ -3,6 +3,7 @@
 #
 #   Scripts/train_shipped_model.sh            train, or resume the committed run where it stopped
 #   FER2013=/path/to/fer2013 Scripts/train_shipped_model.sh
+#   Scripts/train_shipped_model.sh --publish  ship the best model so far (interim), with its evaluation and card
 #
 # Trains on FER2013 Training (train/), selects on PublicTest (val/). A run takes about 4-5 hours on 2 cores
 # (~90 images/s), so it spans sessions: Ctrl-C (or SIGTERM) saves an exact checkpoint in Scripts/training/,
@@ -24,6 +25,23 @@ if [ ! -d "$DATA/fer2013/train" ] && [ ! -d "$DATA/train" ]; then
 fi
 swift build -c release --product fer-train --product fer-eval
 
+# The best model so far becomes the default: weights, training log, fer-eval reports without and with test-time
+# augmentation, and the model card generated from them (Sources/EmotionModel/Resources/).
+publish() {
+    local resources=Sources/EmotionModel/Resources
+    cp "$MODEL" "$resources/fer-vgg.safetensors"
+    cp "$RUN/fer-vgg.log.csv" "$resources/fer-vgg.log.csv"
+    .build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --log "$RUN/fer-vgg.log.csv" \
+        --report "$resources/report"
+    .build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --tta --log "$RUN/fer-vgg.log.csv" \
+        --report "$resources/report-tta"
+    python3 Scripts/model_card.py --total-epochs "$EPOCHS"
+}
+if [ "${1:-}" = "--publish" ]; then
+    publish
+    exit 0
+fi
+
 mkdir -p "$RUN"
 if [ -f "$CHECKPOINT" ]; then
     # Options come from the checkpoint; only the epoch count may be extended.
@@ -36,8 +54,4 @@ else
 fi
 
 # Reached only when the run finished all epochs (an interrupted run exits non-zero above).
-cp "$MODEL" Sources/EmotionModel/Resources/fer-vgg.safetensors
-.build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --log "$RUN/fer-vgg.log.csv" \
-    --report Sources/EmotionModel/Resources/report
-.build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --tta --log "$RUN/fer-vgg.log.csv" \
-    --report Sources/EmotionModel/Resources/report-tta
+publish

@@ -13,10 +13,14 @@ public protocol FrameSink: AnyObject {
 public final class VideoSink: FrameSink {
     private let writer: VideoWriter
     private let renderer: FrameRenderer
+    /// Whether a source read to its end gets the rest of its audio; false when the frames are only a part of
+    /// it (`--duration`), so the audio stops with the video.
+    private let audioThroughEnd: Bool
 
-    public init(writer: VideoWriter, renderer: FrameRenderer) {
+    public init(writer: VideoWriter, renderer: FrameRenderer, audioThroughEnd: Bool = true) {
         self.writer = writer
         self.renderer = renderer
+        self.audioThroughEnd = audioThroughEnd
     }
 
     public var framesWritten: Int { writer.framesWritten }
@@ -31,7 +35,7 @@ public final class VideoSink: FrameSink {
     }
 
     public func finish(completed: Bool) throws {
-        try writer.finish(audioThroughEnd: completed)
+        try writer.finish(audioThroughEnd: completed && audioThroughEnd)
     }
 }
 

@@ -15,8 +15,11 @@ final class AudioTrack {
     /// The writer's start time in ticks of the input stream, subtracted from every packet.
     private let startTicks: Int64
 
+    /// Packets that start before `startTicks` are left out (the source was read from a seek point).
+    private let trimsBeforeStart: Bool
+
     /// Adds an audio stream to `muxer` for the best audio stream of `source`; nil when it has none.
-    init?(source: String, muxer: MuxerHandle, startTime: Double) throws(MediaError) {
+    init?(source: String, muxer: MuxerHandle, startTime: Double, trimsBeforeStart: Bool = false) throws(MediaError) {
         let demuxer: DemuxerHandle
         do { demuxer = try DemuxerHandle(url: source) } catch { return nil }
         guard avformat_find_stream_info(demuxer.pointer, nil) >= 0 else { return nil }
@@ -36,6 +39,12 @@ final class AudioTrack {
         self.inputTimeBase = input.pointee.time_base
         self.outputStream = stream
         self.startTicks = Int64((startTime * Double(input.pointee.time_base.den) / Double(input.pointee.time_base.num)).rounded())
+        self.trimsBeforeStart = trimsBeforeStart
+        if trimsBeforeStart {
+            let target = Int64((startTime * Double(AV_TIME_BASE)).rounded())
+            let code = avformat_seek_file(demuxer.pointer, -1, Int64.min, target, target, 0)
+            if code < 0 { throw .ffmpeg(operation: "seeking the audio to \(startTime) s", code: code, message: errorString(code)) }
+        }
 
         // 1: the container can hold it; 0: it cannot; negative: the muxer does not say (try to copy).
         let fits = avformat_query_codec(muxer.pointer.pointee.oformat, parameters.pointee.codec_id, FF_COMPLIANCE_NORMAL)
@@ -67,6 +76,10 @@ final class AudioTrack {
                 return
             }
             holdingPacket = false
+            if trimsBeforeStart && ticks != AVCode.noPTS && ticks < startTicks {
+                av_packet_unref(packet.pointer)
+                continue
+            }
             if packet.pointer.pointee.pts != AVCode.noPTS { packet.pointer.pointee.pts -= startTicks }
             if packet.pointer.pointee.dts != AVCode.noPTS { packet.pointer.pointee.dts -= startTicks }
             if let transcoder {

@@ -28,6 +28,9 @@ public final class VideoReader: @unchecked Sendable {
     private var readError: MediaError? = nil
     /// Video packets the demuxer gave, to tell a complete file from one cut short.
     private var packetsRead: Int64 = 0
+    /// After a seek: frames before this presentation time (in ticks) are decoded but not returned.
+    private var firstTicksWanted: Int64? = nil
+    private var hasSeeked = false
 
     private enum State { case reading, draining, finished }
 
@@ -124,14 +127,45 @@ public final class VideoReader: @unchecked Sendable {
                                          containerFormat: containerFormat, isStillImage: isStillImage)
     }
 
+    /// Moves to `seconds` after the start of the file (`info.startTime`): decoding restarts at the keyframe
+    /// before it and the frames before it are decoded but not returned, so the next frame is the first one
+    /// presented at or after `seconds` (as `ffmpeg -ss` before `-i` does). Call before the first `nextFrame`.
+    public func seek(to seconds: Double) throws(MediaError) {
+        guard seconds.isFinite, seconds >= 0 else { throw .invalidArgument("a start time must be 0 or more seconds") }
+        guard info.isSeekable, !info.isStillImage else {
+            throw .invalidArgument("\(info.url) cannot be seeked (a still image, a pipe or a live stream)")
+        }
+        if let duration = info.duration, seconds >= duration {
+            throw .invalidArgument(String(format: "the start time %.2f s is past the end of %@ (%.2f s)",
+                                          seconds, info.url, duration))
+        }
+        let target = info.startTime + seconds
+        let targetMicroseconds = Int64((target * Double(AV_TIME_BASE)).rounded())
+        let code = avformat_seek_file(demuxer.pointer, -1, Int64.min, targetMicroseconds, targetMicroseconds, 0)
+        if code < 0 { throw .ffmpeg(operation: "seeking \(info.url) to \(seconds) s", code: code, message: errorString(code)) }
+        avcodec_flush_buffers(decoder.pointer)
+        state = .reading
+        previous = nil
+        readError = nil
+        // A hair early, so a frame exactly at the start is not lost to rounding.
+        hasSeeked = true
+        firstTicksWanted = Int64(((target - 1e-4) * Double(timeBase.denominator) / Double(timeBase.numerator)).rounded(.down))
+    }
+
     /// The next frame converted to `format`, or nil after the last one.
     ///
     /// Throws `.truncated` when the container breaks off early; the frames before that were
     /// already returned, so a caller can keep what it has.
     public func nextFrame(as format: PixelFormat) throws(MediaError) -> Frame? {
-        guard try receiveFrame() else {
-            if let readError { self.readError = nil; throw readError }
-            return nil
+        while true {
+            guard try receiveFrame() else {
+                if let readError { self.readError = nil; throw readError }
+                return nil
+            }
+            guard let firstTicksWanted else { break }
+            let ticks = decoded.pointer.pointee.best_effort_timestamp
+            if ticks == AVCode.noPTS || ticks >= firstTicksWanted { self.firstTicksWanted = nil; break }
+            av_frame_unref(decoded.pointer)  // before the seek target
         }
         defer { av_frame_unref(decoded.pointer) }
         let image = try converter.image(from: decoded.pointer, as: format)
@@ -217,7 +251,8 @@ public final class VideoReader: @unchecked Sendable {
     private func endCheck() -> MediaError? {
         if info.isStillImage { return nil }
         let stream = demuxer.stream(streamIndex).pointee
-        if stream.nb_frames > 0 {
+        // After a seek the packet count no longer adds up; the data-end check below still holds.
+        if stream.nb_frames > 0 && !hasSeeked {
             if packetsRead < stream.nb_frames {
                 return .truncated(path: info.url, reason: "the data ends after \(packetsRead) of \(stream.nb_frames) video packets")
             }

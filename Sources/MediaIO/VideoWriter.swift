@@ -45,11 +45,14 @@ public final class VideoWriter: @unchecked Sendable {
     ///     the container cannot hold its codec); nil for no audio.
     ///   - startTime: seconds subtracted from every video and audio timestamp, so that a source
     ///     starting late (MPEG-TS) gives a file starting at 0. Sync between the streams is kept.
+    ///   - trimsAudioBeforeStart: the source is being read from `startTime` on (a seek, `--start`): its audio
+    ///     is seeked there too and packets before it are left out.
     ///   - live: `LiveOutput` settings for a file or URL written while a live source plays (muxer by name,
     ///     fragmented MP4, short keyframe interval); nil for an ordinary file.
     public init(path: String, width: Int, height: Int, timeBase: Rational, frameRate: Rational? = nil,
                 rotation: Int = 0, settings: EncoderSettings = EncoderSettings(),
-                audioSource: String? = nil, startTime: Double = 0, live: LiveOutput? = nil) throws(MediaError) {
+                audioSource: String? = nil, startTime: Double = 0, trimsAudioBeforeStart: Bool = false,
+                live: LiveOutput? = nil) throws(MediaError) {
         guard width > 0, height > 0 else { throw .invalidArgument("frame size \(width)x\(height) is empty") }
         guard timeBase.numerator > 0, timeBase.denominator > 0,
               timeBase.numerator <= Int(Int32.max), timeBase.denominator <= Int(Int32.max)
@@ -105,7 +108,7 @@ public final class VideoWriter: @unchecked Sendable {
 
         startTicks = Int64((startTime * Double(timeBase.denominator) / Double(timeBase.numerator)).rounded())
         audioTrack = try audioSource.flatMap { source throws(MediaError) in
-            try AudioTrack(source: source, muxer: muxer, startTime: startTime)
+            try AudioTrack(source: source, muxer: muxer, startTime: startTime, trimsBeforeStart: trimsAudioBeforeStart)
         }
 
         try muxer.openFile(path)
@@ -125,13 +128,15 @@ public final class VideoWriter: @unchecked Sendable {
 
     /// A writer for frames from `info`'s video: same size, time base, frame rate and rotation,
     /// with `info.url`'s audio when `copyAudio` is set, shifted so the output starts at 0.
+    /// `from` is where a reader was seeked to (seconds after the file's start): the output starts there.
     /// The audio comes from a second demuxer on `info.url`, so a source that cannot be opened
     /// twice (`isSeekable` false: a pipe, a live stream) gives no audio.
     public convenience init(path: String, matching info: VideoInfo, settings: EncoderSettings = EncoderSettings(),
-                            copyAudio: Bool = true) throws(MediaError) {
+                            copyAudio: Bool = true, from start: Double = 0) throws(MediaError) {
         try self.init(path: path, width: info.width, height: info.height, timeBase: info.timeBase,
                       frameRate: info.frameRate, rotation: info.rotation, settings: settings,
-                      audioSource: copyAudio && info.hasAudio && info.isSeekable ? info.url : nil, startTime: info.startTime)
+                      audioSource: copyAudio && info.hasAudio && info.isSeekable ? info.url : nil,
+                      startTime: info.startTime + start, trimsAudioBeforeStart: start > 0)
     }
 
     /// Encodes one frame. Frames must come in presentation order and match the writer's size.

@@ -34,6 +34,11 @@ struct AnnotateJob {
         // Streams, cameras and inputs with FFmpeg options open through the live session (nil: a plain file).
         let live = try LiveSession.open(command.input, arguments: command.live, console: console)
         let reader = live == nil ? try VideoReader(url: command.input) : nil
+        let start = command.live.startSeconds
+        if start > 0 {
+            if live?.isLive == true { throw JobError(description: "--start is for files; a live input starts now", exitCode: 64) }
+            if let reader { try seek(reader, to: start) }
+        }
         let source: FrameSource = live?.source ?? reader!
         let info = live?.info ?? reader!.info
         let writesImage = command.output.map { ImageSink.handles(path: $0) } ?? false
@@ -70,7 +75,7 @@ struct AnnotateJob {
         } else if let output = command.output {
             let writer: VideoWriter
             do {
-                writer = try VideoWriter(path: output, matching: info, settings: command.encoding.settings)
+                writer = try VideoWriter(path: output, matching: info, settings: command.encoding.settings, from: start)
             } catch {
                 try? FileManager.default.removeItem(atPath: output)
                 throw error
@@ -82,7 +87,7 @@ struct AnnotateJob {
             do { renderer = try FrameRenderer(showsBars: command.bars) } catch {
                 throw JobError(description: "\(error)", exitCode: 66)
             }
-            videoSink = VideoSink(writer: writer, renderer: renderer)
+            videoSink = VideoSink(writer: writer, renderer: renderer, audioThroughEnd: command.live.duration == nil)
             sinks.append(videoSink!)
         }
         if let csvPath = command.csvPath {
@@ -98,7 +103,8 @@ struct AnnotateJob {
         let summarySink = SummarySink()
         sinks.append(summarySink)
 
-        var progress = Progress(total: info.estimatedFrameCount, console: console)
+        let framesSkipped = Int(start * (info.frameRate?.value ?? 0))
+        var progress = Progress(total: info.estimatedFrameCount.map { max(1, $0 - framesSkipped) }, console: console)
         let runner = PipelineRunner(source: source, analyzer: analyzer,
                                     sinks: live?.arrange(sinks, videoSink: liveVideoSink) ?? sinks,
                                     dropsStaleFrames: live?.isLive ?? false, analysisQueueCapacity: live?.analysisQueueCapacity)
@@ -205,6 +211,14 @@ struct RunReport: Encodable {
         case version, input, output, csv, model, detector, smoothing, frames, seconds, fps, width, height, duration
         case completed, tracks, peakMemoryMB = "peak_memory_mb", live
         case modelArchitecture = "model_architecture", detectEvery = "detect_every", halfLife = "half_life_s"
+    }
+}
+
+/// `--start`: a start the file cannot have (past its end, a still image) is a bad command line.
+func seek(_ reader: VideoReader, to start: Double) throws {
+    do { try reader.seek(to: start) } catch {
+        if case .invalidArgument(let reason) = error { throw JobError(description: reason, exitCode: 64) }
+        throw error
     }
 }
 

@@ -63,7 +63,7 @@ struct FerAnnotate: ParsableCommand {
     @OptionGroup(title: "Encoding")
     var encoding: EncodingOptions
 
-    @OptionGroup(title: "Live streams and cameras")
+    @OptionGroup(title: "Time range, live streams and cameras")
     var live: LiveArguments
 
     @Flag(help: "Replace output files that already exist.")

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import MediaIO
 
-/// Options for cameras and network streams (and `--duration`, which any input takes).
+/// Options for cameras and network streams (and `--start` and `--duration`, which files take too).
 struct LiveArguments: ParsableArguments {
     @Flag(help: "Treat the input as live even when it looks like a file: real-time mode (frames at the source's pace, stale ones dropped), wall_time in the CSV. A file is then read at its own frame rate.")
     var live = false
@@ -40,6 +40,10 @@ struct LiveArguments: ParsableArguments {
                                valueName: "time"))
     var segmentTime: String?
 
+    @Option(help: ArgumentHelp("Start this far into a file: 90, 90s, 1.5m or 00:01:30. CSV times stay the file's own; the annotated video starts at 0. Files only.",
+                               valueName: "time"))
+    var start: String?
+
     @Option(help: ArgumentHelp("Stop after this many seconds of stream time (a clean stop: files finished, summary written).",
                                valueName: "seconds"))
     var duration: Double?
@@ -69,6 +73,12 @@ struct LiveArguments: ParsableArguments {
         if let framerate, (Double(framerate) ?? LiveArguments.fraction(framerate)).map({ $0 <= 0 }) ?? true {
             throw ValidationError("--framerate takes a positive number, for example 30 or 30000/1001")
         }
+        if let start {
+            guard let seconds = LiveArguments.seconds(start), seconds >= 0 else {
+                throw ValidationError("--start takes a time of 0 or more: 90, 90s, 1.5m or 00:01:30")
+            }
+            if live || format == "v4l2" { throw ValidationError("--start is for files; a live input starts now") }
+        }
         if let segmentTime {
             guard let seconds = LiveArguments.seconds(segmentTime), seconds >= 1 else {
                 throw ValidationError("--segment-time takes a time of at least 1 s: 90, 90s, 10m, 1h or 00:10:00")
@@ -78,6 +88,9 @@ struct LiveArguments: ParsableArguments {
 
     /// Whether `input` runs in real-time mode.
     func isLive(_ input: String) -> Bool { live || format == "v4l2" || InputKind(url: input).isLive }
+
+    /// --start in seconds (0 without it).
+    var startSeconds: Double { start.flatMap(LiveArguments.seconds) ?? 0 }
 
     /// --segment-time in seconds.
     var segmentSeconds: Double? { segmentTime.flatMap(LiveArguments.seconds) }

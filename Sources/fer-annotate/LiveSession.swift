@@ -59,6 +59,7 @@ final class LiveSession {
             for key in source.current.unusedOptions { console.warning("FFmpeg did not use the input option '\(key)'") }
         } else {
             let reader = try VideoReader(url: input, input: options)
+            if arguments.startSeconds > 0 { try seek(reader, to: arguments.startSeconds) }
             for key in reader.unusedOptions { console.warning("FFmpeg did not use the input option '\(key)'") }
             self.reader = reader
             reconnecting = nil

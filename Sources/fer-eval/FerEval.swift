@@ -41,6 +41,10 @@ struct FerEval: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("Replace the model's input low-pass (Gaussian sigma in pixels, 0 for none), to measure "
+                               + "how accuracy depends on it.", valueName: "sigma"))
+    var inputBlur: Float?
+
     func run() throws {
         do {
             try evaluate()
@@ -56,7 +60,12 @@ struct FerEval: ParsableCommand {
     private func evaluate() throws {
         if let threads { Parallelism.workers = threads }
         let modelURL = URL(fileURLWithPath: model)
-        let classifier = try EmotionClassifier(contentsOf: modelURL)
+        var modelFile = try EmotionModelFile(contentsOf: modelURL)
+        if let inputBlur {
+            guard inputBlur >= 0 else { throw ValidationError("--input-blur must be 0 or more") }
+            modelFile.preprocessing.blurSigma = inputBlur
+        }
+        let classifier = try EmotionClassifier(model: modelFile, source: modelURL.path)
         let dataset = try FER2013.load(from: data, split: split)
         let started = Date()
         let probabilities = tta ? classifier.testTimeAugmentedProbabilities(for: dataset)

@@ -67,6 +67,31 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         XCTAssertEqual(XMLParser(contentsOf: URL(fileURLWithPath: path("plot.svg")))?.parse(), true, "the plot is well-formed SVG")
     }
 
+    func testStartAndDurationCutAClipWithItsAudio() throws {
+        let input = try TestSupport.sample("WolfgangLanger_Pexels.mp4")
+        _ = try annotate([input, "-o", path("clip.mp4"), "--start", "00:05.5", "--duration", "4", "--preset", "ultrafast"])
+        let table = try rows(path("clip.csv"))
+        let times = table.map { Double($0["time_s"]!)! }
+        let frameInterval = 1001.0 / 24000
+        // CSV times stay the file's own: the first row is the first frame presented at or after 5.5 s.
+        XCTAssertGreaterThanOrEqual(times.first!, 5.5 - 1e-3)
+        XCTAssertLessThan(times.first!, 5.5 + frameInterval)
+        XCTAssertLessThan(times.last!, times.first! + 4)
+        XCTAssertEqual(Double(table.count), 4 / frameInterval, accuracy: 1.5)
+        XCTAssertEqual(table.map { Int($0["frame"]!)! }, Array(0..<table.count))
+        // The video starts at 0, holds exactly those frames, and its audio covers the same 4 s.
+        let clip = try Probe(path("clip.mp4"))
+        XCTAssertEqual(clip.video?.frames, table.count)
+        XCTAssertEqual(clip.duration, 4, accuracy: 0.1)
+        XCTAssertEqual(clip.audio?.duration ?? 0, 4, accuracy: 0.1, "the audio stops with the video")
+        XCTAssertLessThan(clip.video?.startTime ?? 1, frameInterval, "the video starts at 0")
+
+        let beyond = try TestSupport.run(TestSupport.packageRoot.appendingPathComponent(".build/release/fer-annotate").path,
+                                         [input, "--no-video", "--csv", path("late.csv"), "--start", "10m"])
+        XCTAssertEqual(beyond.status, 64)
+        XCTAssertTrue(beyond.standardError.contains("past the end"), beyond.standardError)
+    }
+
     func testNoFaceVideoGivesOnlyNoFaceRowsAndAValidVideo() throws {
         let input = try TestSupport.sample("no_face.mp4")
         _ = try annotate([input, "-o", path("out.mp4"), "--preset", "ultrafast"])

@@ -86,6 +86,8 @@ struct Probe {
         var width: Int?
         var height: Int?
         var frames: Int?
+        var startTime: Double?
+        var duration: Double?
     }
     var streams: [Stream]
     var duration: Double
@@ -97,7 +99,7 @@ struct Probe {
     init(_ path: String) throws {
         let result = try TestSupport.run("ffprobe", [
             "-v", "error", "-count_frames", "-of", "json",
-            "-show_entries", "format=duration:stream=codec_type,codec_name,pix_fmt,width,height,nb_read_frames", path])
+            "-show_entries", "format=duration:stream=codec_type,codec_name,pix_fmt,width,height,nb_read_frames,start_time,duration", path])
         guard result.status == 0,
               let json = try JSONSerialization.jsonObject(with: result.standardOutput) as? [String: Any]
         else { throw TestSupport.TestFailure("ffprobe failed on \(path): \(result.standardError)") }
@@ -106,7 +108,8 @@ struct Probe {
         streams = (json["streams"] as? [[String: Any]] ?? []).map { s in
             Stream(type: s["codec_type"] as? String ?? "", codec: s["codec_name"] as? String ?? "",
                    pixelFormat: s["pix_fmt"] as? String, width: s["width"] as? Int, height: s["height"] as? Int,
-                   frames: Int(s["nb_read_frames"] as? String ?? ""))
+                   frames: Int(s["nb_read_frames"] as? String ?? ""),
+                   startTime: Double(s["start_time"] as? String ?? ""), duration: Double(s["duration"] as? String ?? ""))
         }
     }
 

@@ -65,6 +65,32 @@ final class LayerGradientTests: XCTestCase {
         check.verify(GlobalAveragePool(), inputShape: [2, 4, 3, 5])
     }
 
+    /// PyTorch's ceil_mode=True (MTCNN's pools): partial windows at the bottom and right edges.
+    func testMaxPoolCeilMode() {
+        check.verify(MaxPool2d(kernelSize: 2, ceilMode: true), inputShape: [2, 3, 5, 7], separated: true)
+        check.verify(MaxPool2d(kernelSize: 3, stride: 2, ceilMode: true), inputShape: [1, 2, 6, 8], separated: true)
+        // Values y * 5 + x: each window's maximum is its bottom-right element inside the image.
+        let ramp = Tensor(shape: [1, 1, 5, 5], storage: (0..<25).map(Float.init))
+        let pooled = MaxPool2d(kernelSize: 2, ceilMode: true).forward(ramp, training: false)
+        XCTAssertEqual(pooled.shape, [1, 1, 3, 3])
+        XCTAssertEqual(pooled.storage, [6, 8, 9, 16, 18, 19, 21, 23, 24])
+        // Sizes as torch.nn.MaxPool2d gives them (3x3 stride 2 on 6: 3 with ceil, 2 without); a window that
+        // would start in the right padding is dropped (2x2 stride 2 padding 1 on 5: 3, not 4).
+        XCTAssertEqual(MaxPool2d(kernelSize: 3, stride: 2, ceilMode: true).forward(Tensor(zeros: [1, 1, 6, 6]), training: false).shape,
+                       [1, 1, 3, 3])
+        XCTAssertEqual(MaxPool2d(kernelSize: 3, stride: 2).forward(Tensor(zeros: [1, 1, 6, 6]), training: false).shape,
+                       [1, 1, 2, 2])
+        XCTAssertEqual(MaxPool2d(kernelSize: 2, stride: 2, padding: 1, ceilMode: true)
+                        .forward(Tensor(zeros: [1, 1, 5, 5]), training: false).shape, [1, 1, 3, 3])
+        // Inference pools separably (no winners); training takes the general loop: the same maxima.
+        var generator = RandomGenerator(seed: 11)
+        let input = Tensor(normal: [2, 3, 9, 11], standardDeviation: 1, generator: &generator)
+        for pool in [MaxPool2d(kernelSize: 3, stride: 2, ceilMode: true), MaxPool2d(kernelSize: 2, ceilMode: true),
+                     MaxPool2d(kernelSize: 3, stride: 2, padding: 1), MaxPool2d(kernelSize: 3, stride: 1)] {
+            XCTAssertEqual(pool.forward(input, training: false), pool.forward(input, training: true))
+        }
+    }
+
     func testLinear() {
         var generator = RandomGenerator(seed: 7)
         check.verify(Linear(inFeatures: 6, outFeatures: 4, generator: &generator), inputShape: [5, 6])

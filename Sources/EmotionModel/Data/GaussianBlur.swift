@@ -21,8 +21,15 @@ public struct GaussianBlur: Sendable {
     /// Blurs `count` images of side x side in place.
     func apply(to values: UnsafeMutableBufferPointer<Float>, side: Int, count: Int = 1) {
         guard sigma > 0 else { return }
-        let radius = taps.count / 2
         var line = [Float](repeating: 0, count: side)
+        line.withUnsafeMutableBufferPointer { apply(to: values, side: side, count: count, line: $0) }
+    }
+
+    /// The same with a caller-owned line buffer of at least `side` values, allocating nothing.
+    func apply(to values: UnsafeMutableBufferPointer<Float>, side: Int, count: Int, line: UnsafeMutableBufferPointer<Float>) {
+        guard sigma > 0 else { return }
+        precondition(line.count >= side, "the blur's line buffer is shorter than a row")
+        let radius = taps.count / 2
         for image in 0..<count {
             let base = image * side * side
             // Rows, then columns.

@@ -31,9 +31,10 @@ public enum Parallelism {
         #endif
     }
 
-    /// Runs body(0..<count) over the workers; each worker takes every workers-th index.
-    static func forEach(_ count: Int, _ body: (Int) -> Void) {
-        let workers = min(Parallelism.workers, count)
+    /// Runs body(0..<count) over at most `limit` workers; each worker takes every workers-th index, so with
+    /// per-worker scratch areas, index % min(workers, count, limit) names the caller's area.
+    static func forEach(_ count: Int, workers limit: Int = .max, _ body: (Int) -> Void) {
+        let workers = min(Parallelism.workers, count, limit)
         if workers <= 1 {
             for index in 0..<count { body(index) }
             return

@@ -39,6 +39,19 @@ public final class BatchNorm: Layer {
         return (multiplier, offset)
     }
 
+    /// Evaluation mode, y = a * x + b per channel (`inferenceAffine` without its arrays); `output` may be `input`.
+    func normalizeWithRunningStatistics(_ input: UnsafePointer<Float>, batch: Int, spatial: Int,
+                                        into output: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels {
+            let multiplier = scale.value.storage[c] / (runningVariance.value.storage[c] + epsilon).squareRoot()
+            let offset = shift.value.storage[c] - multiplier * runningMean.value.storage[c]
+            for n in 0..<batch {
+                let base = (n * channels + c) * spatial
+                for s in 0..<spatial { output[base + s] = input[base + s] * multiplier + offset }
+            }
+        }
+    }
+
     private func layout(_ shape: [Int]) -> (batch: Int, spatial: Int) {
         precondition((shape.count == 2 || shape.count == 4) && shape[1] == channels,
                      "BatchNorm(\(channels)) expects [N, C] or [N, C, H, W], got \(shape)")
@@ -49,14 +62,8 @@ public final class BatchNorm: Layer {
         let (batch, spatial) = layout(input.shape)
         var output = input
         if !training {
-            let (multiplier, offset) = inferenceAffine
             output.storage.withUnsafeMutableBufferPointer { out in
-                for n in 0..<batch {
-                    for c in 0..<channels {
-                        let base = (n * channels + c) * spatial
-                        for s in 0..<spatial { out[base + s] = out[base + s] * multiplier[c] + offset[c] }
-                    }
-                }
+                normalizeWithRunningStatistics(out.baseAddress!, batch: batch, spatial: spatial, into: out.baseAddress!)
             }
             return output
         }
@@ -138,5 +145,18 @@ public final class BatchNorm: Layer {
             }
         }
         return dInput
+    }
+}
+
+extension BatchNorm: InferenceLayer {
+    func inferenceOutputShape(for itemShape: [Int]) -> [Int] {
+        precondition((itemShape.count == 1 || itemShape.count == 3) && itemShape[0] == channels,
+                     "BatchNorm(\(channels)) expects [C] or [C, H, W] items, got \(itemShape)")
+        return itemShape
+    }
+    var infersInPlace: Bool { true }
+    func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
+               into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch]) {
+        normalizeWithRunningStatistics(input, batch: batch, spatial: itemShape.dropFirst().reduce(1, *), into: output)
     }
 }

@@ -81,23 +81,85 @@ public final class Conv2d: Layer {
         padding.outputSize(height: height, width: width, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride)
     }
 
-    /// Geometry of `images` images of the current input size.
-    private func geometry(images: Int) -> ConvolutionGeometry {
-        let (outHeight, outWidth) = outputSize(height: inputShape[2], width: inputShape[3])
+    /// Geometry of `images` images of height x width.
+    private func geometry(images: Int, height: Int, width: Int) -> ConvolutionGeometry {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
         return ConvolutionGeometry(
-            batch: images, channels: inChannels, height: inputShape[2], width: inputShape[3],
+            batch: images, channels: inChannels, height: height, width: width,
             groups: groups, kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride,
             padding: padding, outHeight: outHeight, outWidth: outWidth)
     }
 
-    /// Splits the batch into chunks of whole images and makes sure every worker has its scratch area.
+    /// Geometry of `images` images of the current input size.
+    private func geometry(images: Int) -> ConvolutionGeometry {
+        geometry(images: images, height: inputShape[2], width: inputShape[3])
+    }
+
+    /// Splits a batch into chunks of whole images with `pixels` output pixels each.
+    private static func chunking(batch: Int, pixels: Int) -> (imagesPerChunk: Int, chunks: Int) {
+        let imagesPerChunk = max(1, min(batch, columnsPerChunk / max(pixels, 1)))
+        return (imagesPerChunk, (batch + imagesPerChunk - 1) / imagesPerChunk)
+    }
+
+    /// Chunks of the current batch, making sure every worker has its scratch area.
     private func plan() -> (imagesPerChunk: Int, chunks: Int) {
-        let batch = inputShape[0]
-        let pixels = geometry(images: 1).batchPixels
-        let imagesPerChunk = max(1, min(batch, Conv2d.columnsPerChunk / max(pixels, 1)))
-        let chunks = (batch + imagesPerChunk - 1) / imagesPerChunk
+        let (imagesPerChunk, chunks) = Conv2d.chunking(batch: inputShape[0], pixels: geometry(images: 1).batchPixels)
         while scratch.count < min(Parallelism.workers, chunks) { scratch.append(ConvolutionScratch()) }
         return (imagesPerChunk, chunks)
+    }
+
+    /// Runs `body` with the bias values, or nil for a convolution without bias.
+    private func withBias<Result>(_ body: (UnsafePointer<Float>?) -> Result) -> Result {
+        guard let bias else { return body(nil) }
+        return bias.value.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// The forward product that training and inference share: `batch` images [inChannels, height, width] from
+    /// `source` to [outChannels, outHeight, outWidth] in `out`. Chunks of whole images go to the workers, worker w
+    /// using `areas[w]` (one area per worker needed) for im2col + sgemm per group, then the product is transposed
+    /// to NCHW with the bias added.
+    func convolve(_ source: UnsafePointer<Float>, batch: Int, height: Int, width: Int,
+                  into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch]) {
+        let one = geometry(images: 1, height: height, width: width)
+        let (imagesPerChunk, chunks) = Conv2d.chunking(batch: batch, pixels: one.batchPixels)
+        let workers = min(Parallelism.workers, chunks, areas.count)
+        precondition(workers > 0, "Conv2d needs a scratch area")
+        let pixels = one.batchPixels
+        let outPerGroup = outChannels / groups
+        let inputImage = inChannels * height * width
+
+        weight.value.storage.withUnsafeBufferPointer { weights in
+            withBias { biases in
+                let shared = UncheckedSendable((source, weights.baseAddress!, out, biases))
+                Parallelism.forEach(chunks, workers: workers) { chunk in
+                    let (source, weights, out, biases) = shared.value
+                    let first = chunk * imagesPerChunk
+                    let count = min(imagesPerChunk, batch - first)
+                    let g = self.geometry(images: count, height: height, width: width)
+                    let area = areas[chunk % workers]
+                    let columns = area.columns(g.groups * g.rowsPerGroup * g.batchPixels)
+                    let product = area.product(self.outChannels * g.batchPixels)
+                    for group in 0..<self.groups {
+                        g.im2col(source + first * inputImage, group: group,
+                                 into: columns + group * g.rowsPerGroup * g.batchPixels)
+                        BLAS.gemm(transposeA: false, transposeB: false,
+                                  m: outPerGroup, n: g.batchPixels, k: g.rowsPerGroup,
+                                  a: weights + group * outPerGroup * g.rowsPerGroup, lda: g.rowsPerGroup,
+                                  b: columns + group * g.rowsPerGroup * g.batchPixels, ldb: g.batchPixels,
+                                  beta: 0, c: product + group * outPerGroup * g.batchPixels, ldc: g.batchPixels)
+                    }
+                    // [outChannels, images * pixels] -> [images, outChannels, pixels], adding the bias.
+                    for n in 0..<count {
+                        for channel in 0..<self.outChannels {
+                            let from = product + channel * g.batchPixels + n * pixels
+                            let to = out + ((first + n) * self.outChannels + channel) * pixels
+                            let shift = biases?[channel] ?? 0
+                            for p in 0..<pixels { to[p] = from[p] + shift }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
@@ -106,47 +168,13 @@ public final class Conv2d: Layer {
         inputShape = input.shape
         let one = geometry(images: 1)
         precondition(one.outHeight > 0 && one.outWidth > 0, "input \(input.shape) too small for the kernel")
-        let (imagesPerChunk, chunks) = plan()
+        _ = plan()
         let batch = input.shape[0]
-        let pixels = one.outHeight * one.outWidth
-        let outPerGroup = outChannels / groups
-        let inputImage = inChannels * one.height * one.width
         var output = Tensor(zeros: [batch, outChannels, one.outHeight, one.outWidth])
-        let biasValues = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
-        let workers = scratch
-
         input.storage.withUnsafeBufferPointer { source in
-            weight.value.storage.withUnsafeBufferPointer { weights in
-                output.storage.withUnsafeMutableBufferPointer { out in
-                    let shared = UncheckedSendable((source.baseAddress!, weights.baseAddress!, out.baseAddress!))
-                    Parallelism.forEach(chunks) { chunk in
-                        let (source, weights, out) = shared.value
-                        let first = chunk * imagesPerChunk
-                        let count = min(imagesPerChunk, batch - first)
-                        let g = self.geometry(images: count)
-                        let area = workers[chunk % workers.count]
-                        let columns = area.columns(g.groups * g.rowsPerGroup * g.batchPixels)
-                        let product = area.product(self.outChannels * g.batchPixels)
-                        for group in 0..<self.groups {
-                            g.im2col(source + first * inputImage, group: group,
-                                     into: columns + group * g.rowsPerGroup * g.batchPixels)
-                            BLAS.gemm(transposeA: false, transposeB: false,
-                                      m: outPerGroup, n: g.batchPixels, k: g.rowsPerGroup,
-                                      a: weights + group * outPerGroup * g.rowsPerGroup, lda: g.rowsPerGroup,
-                                      b: columns + group * g.rowsPerGroup * g.batchPixels, ldb: g.batchPixels,
-                                      beta: 0, c: product + group * outPerGroup * g.batchPixels, ldc: g.batchPixels)
-                        }
-                        // [outChannels, images * pixels] -> [images, outChannels, pixels], adding the bias.
-                        for n in 0..<count {
-                            for channel in 0..<self.outChannels {
-                                let from = product + channel * g.batchPixels + n * pixels
-                                let to = out + ((first + n) * self.outChannels + channel) * pixels
-                                let shift = biasValues[channel]
-                                for p in 0..<pixels { to[p] = from[p] + shift }
-                            }
-                        }
-                    }
-                }
+            output.storage.withUnsafeMutableBufferPointer { out in
+                convolve(source.baseAddress!, batch: batch, height: one.height, width: one.width,
+                         into: out.baseAddress!, areas: scratch)
             }
         }
         self.input = training ? input : nil
@@ -229,7 +257,34 @@ public final class Conv2d: Layer {
     }
 }
 
-/// A worker's buffers for one convolution layer. Grown on demand, never shrunk, freed with the layer.
+extension Conv2d: InferenceLayer {
+    func inferenceOutputShape(for itemShape: [Int]) -> [Int] {
+        precondition(itemShape.count == 3 && itemShape[0] == inChannels,
+                     "Conv2d expects [\(inChannels), H, W] items, got \(itemShape)")
+        let (outHeight, outWidth) = outputSize(height: itemShape[1], width: itemShape[2])
+        precondition(outHeight > 0 && outWidth > 0, "input \(itemShape) too small for the kernel")
+        return [outChannels, outHeight, outWidth]
+    }
+
+    /// Grows every area to the largest chunk a batch of up to `batch` images makes.
+    func reserveInferenceScratch(for itemShape: [Int], batch: Int, in areas: [ConvolutionScratch]) {
+        let one = geometry(images: 1, height: itemShape[1], width: itemShape[2])
+        let g = geometry(images: Conv2d.chunking(batch: batch, pixels: one.batchPixels).imagesPerChunk,
+                         height: itemShape[1], width: itemShape[2])
+        for area in areas {
+            _ = area.columns(g.groups * g.rowsPerGroup * g.batchPixels)
+            _ = area.product(outChannels * g.batchPixels)
+        }
+    }
+
+    func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
+               into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch]) {
+        convolve(input, batch: batch, height: itemShape[1], width: itemShape[2], into: output, areas: scratch)
+    }
+}
+
+/// A worker's buffers for one convolution layer (or, in an `InferencePlan`, for every convolution of the plan).
+/// Grown on demand, never shrunk, freed with their owner.
 final class ConvolutionScratch {
     private var buffers: [UnsafeMutableBufferPointer<Float>] = [.init(start: nil, count: 0), .init(start: nil, count: 0),
                                                                  .init(start: nil, count: 0), .init(start: nil, count: 0),

@@ -25,21 +25,26 @@ public final class Linear: Layer {
 
     public var namedParameters: [(name: String, parameter: Parameter)] { [("weight", weight), ("bias", bias)] }
 
+    /// y = x W^T + b for `batch` rows: the kernel forward and inference share.
+    func affine(_ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>) {
+        bias.value.storage.withUnsafeBufferPointer { b in
+            for n in 0..<batch {
+                for o in 0..<outFeatures { y[n * outFeatures + o] = b[o] }
+            }
+        }
+        weight.value.storage.withUnsafeBufferPointer { w in
+            BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
+                      a: x, lda: inFeatures, b: w.baseAddress!, ldb: inFeatures,
+                      beta: 1, c: y, ldc: outFeatures)
+        }
+    }
+
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
         precondition(input.rank == 2 && input.shape[1] == inFeatures, "Linear expects [N, \(inFeatures)], got \(input.shape)")
         let batch = input.shape[0]
         var output = Tensor(zeros: [batch, outFeatures])
-        output.storage.withUnsafeMutableBufferPointer { y in
-            for n in 0..<batch {
-                for o in 0..<outFeatures { y[n * outFeatures + o] = bias.value.storage[o] }
-            }
-            input.storage.withUnsafeBufferPointer { x in
-                weight.value.storage.withUnsafeBufferPointer { w in
-                    BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
-                              a: x.baseAddress!, lda: inFeatures, b: w.baseAddress!, ldb: inFeatures,
-                              beta: 1, c: y.baseAddress!, ldc: outFeatures)
-                }
-            }
+        input.storage.withUnsafeBufferPointer { x in
+            output.storage.withUnsafeMutableBufferPointer { y in affine(x.baseAddress!, batch: batch, into: y.baseAddress!) }
         }
         self.input = training ? input : nil
         return output
@@ -71,5 +76,17 @@ public final class Linear: Layer {
             }
         }
         return dInput
+    }
+}
+
+extension Linear: InferenceLayer {
+    func inferenceOutputShape(for itemShape: [Int]) -> [Int] {
+        precondition(itemShape == [inFeatures], "Linear expects [N, \(inFeatures)] items, got \(itemShape)")
+        return [outFeatures]
+    }
+
+    func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
+               into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch]) {
+        affine(input, batch: batch, into: output)
     }
 }

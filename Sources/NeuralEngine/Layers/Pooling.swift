@@ -1,86 +1,145 @@
-/// Output size of a pooling window sliding over one axis.
-private func pooledSize(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int {
-    (size + 2 * padding - kernel) / stride + 1
+/// Output size of a pooling window sliding over one axis. In ceil mode a last, partial window is kept when it
+/// starts inside the input or left padding (PyTorch's ceil_mode rule).
+private func pooledSize(_ size: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool = false) -> Int {
+    let span = size + 2 * padding - kernel
+    guard ceilMode else { return span / stride + 1 }
+    var count = (span + stride - 1) / stride + 1
+    if (count - 1) * stride >= size + padding { count -= 1 }
+    return count
 }
 
 /// Max over kernel x kernel windows; padding counts as -infinity. Remembers the winners for backward.
+/// `ceilMode` rounds the output size up (PyTorch's ceil_mode=True): the last window may hang over the edge.
 public final class MaxPool2d: Layer {
     public let kernelSize: Int
     public let stride: Int
     public let padding: Int
+    public let ceilMode: Bool
     private var winners: [Int32] = []
     private var inputShape: [Int] = []
 
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false) {
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
+        self.ceilMode = ceilMode
     }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
         precondition(input.rank == 4, "MaxPool2d expects [N, C, H, W]")
         let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
-        let outHeight = pooledSize(height, kernel: kernelSize, stride: stride, padding: padding)
-        let outWidth = pooledSize(width, kernel: kernelSize, stride: stride, padding: padding)
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
         var output = Tensor(zeros: [input.shape[0], input.shape[1], outHeight, outWidth])
         inputShape = input.shape
         winners = [Int32](repeating: -1, count: training ? output.count : 0)
-        if kernelSize == 2 && stride == 2 && padding == 0 {
-            pool2x2(input, into: &output, training: training)
-            return output
-        }
         input.storage.withUnsafeBufferPointer { x in
             output.storage.withUnsafeMutableBufferPointer { y in
                 winners.withUnsafeMutableBufferPointer { best in
-                    for plane in 0..<planes {
-                        let inBase = plane * height * width
-                        let outBase = plane * outHeight * outWidth
-                        for oy in 0..<outHeight {
-                            for ox in 0..<outWidth {
-                                var largest = -Float.infinity
-                                var where_ = -1
-                                for ky in 0..<kernelSize {
-                                    let iy = oy * stride - padding + ky
-                                    if iy < 0 || iy >= height { continue }
-                                    for kx in 0..<kernelSize {
-                                        let ix = ox * stride - padding + kx
-                                        if ix < 0 || ix >= width { continue }
-                                        let value = x[inBase + iy * width + ix]
-                                        if value > largest || where_ < 0 { largest = value; where_ = inBase + iy * width + ix }
-                                    }
-                                }
-                                y[outBase + oy * outWidth + ox] = largest
-                                if training { best[outBase + oy * outWidth + ox] = Int32(where_) }
-                            }
-                        }
-                    }
+                    pool(x.baseAddress!, planes: planes, height: height, width: width, into: y.baseAddress!,
+                         winners: training ? best.baseAddress : nil)
                 }
             }
         }
         return output
     }
 
-    /// The common 2x2, stride 2 case without branches on the data (they mispredict on every other window).
-    private func pool2x2(_ input: Tensor, into output: inout Tensor, training: Bool) {
-        let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
-        let (outHeight, outWidth) = (output.shape[2], output.shape[3])
-        input.storage.withUnsafeBufferPointer { x in
-            output.storage.withUnsafeMutableBufferPointer { y in
-                winners.withUnsafeMutableBufferPointer { best in
-                    for plane in 0..<planes {
-                        let inBase = plane * height * width
-                        for oy in 0..<outHeight {
-                            let top = inBase + 2 * oy * width
-                            let outRow = (plane * outHeight + oy) * outWidth
-                            for ox in 0..<outWidth {
-                                let i0 = top + 2 * ox, i1 = i0 + 1, i2 = i0 + width, i3 = i2 + 1
-                                let upperIndex = x[i1] > x[i0] ? i1 : i0
-                                let lowerIndex = x[i3] > x[i2] ? i3 : i2
-                                let winner = x[lowerIndex] > x[upperIndex] ? lowerIndex : upperIndex
-                                y[outRow + ox] = x[winner]
-                                if training { best[outRow + ox] = Int32(winner) }
-                            }
+    /// Output height and width for an input of height x width.
+    func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        (pooledSize(height, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode),
+         pooledSize(width, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode))
+    }
+
+    /// The kernel that forward and inference share: pools `planes` planes of height x width from `x` into `y`,
+    /// recording each window's winning input index in `best` when given (training).
+    func pool(_ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int, into y: UnsafeMutablePointer<Float>,
+              winners best: UnsafeMutablePointer<Int32>?) {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
+        // Partial windows (ceil mode on odd sizes) take the general loop, which skips what lies outside.
+        if kernelSize == 2 && stride == 2 && padding == 0 && 2 * outHeight <= height && 2 * outWidth <= width {
+            pool2x2(x, planes: planes, height: height, width: width, into: y, winners: best)
+            return
+        }
+        if best == nil {
+            poolSeparably(x, planes: planes, height: height, width: width, into: y)
+            return
+        }
+        for plane in 0..<planes {
+            let inBase = plane * height * width
+            let outBase = plane * outHeight * outWidth
+            for oy in 0..<outHeight {
+                for ox in 0..<outWidth {
+                    var largest = -Float.infinity
+                    var where_ = -1
+                    for ky in 0..<kernelSize {
+                        let iy = oy * stride - padding + ky
+                        if iy < 0 || iy >= height { continue }
+                        for kx in 0..<kernelSize {
+                            let ix = ox * stride - padding + kx
+                            if ix < 0 || ix >= width { continue }
+                            let value = x[inBase + iy * width + ix]
+                            if value > largest || where_ < 0 { largest = value; where_ = inBase + iy * width + ix }
                         }
+                    }
+                    y[outBase + oy * outWidth + ox] = largest
+                    if let best { best[outBase + oy * outWidth + ox] = Int32(where_) }
+                }
+            }
+        }
+    }
+
+    /// The common 2x2, stride 2 case without branches on the data (they mispredict on every other window).
+    private func pool2x2(_ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
+                         into y: UnsafeMutablePointer<Float>, winners best: UnsafeMutablePointer<Int32>?) {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
+        for plane in 0..<planes {
+            let inBase = plane * height * width
+            for oy in 0..<outHeight {
+                let top = inBase + 2 * oy * width
+                let outRow = (plane * outHeight + oy) * outWidth
+                for ox in 0..<outWidth {
+                    let i0 = top + 2 * ox, i1 = i0 + 1, i2 = i0 + width, i3 = i2 + 1
+                    let upperIndex = x[i1] > x[i0] ? i1 : i0
+                    let lowerIndex = x[i3] > x[i2] ? i3 : i2
+                    let winner = x[lowerIndex] > x[upperIndex] ? lowerIndex : upperIndex
+                    y[outRow + ox] = x[winner]
+                    if let best { best[outRow + ox] = Int32(winner) }
+                }
+            }
+        }
+    }
+
+    /// Inference (no winners to record): the max over a window is the max over its rows of each row's max over
+    /// the window's columns, so each plane takes a horizontal pass per input row, then a vertical pass that runs
+    /// along contiguous rows. Windows are clamped to the input (padding is -infinity). 3x3 stride 2 (MTCNN's
+    /// pools) reads 6 values per output instead of 9, without the general loop's per-tap branches.
+    private func poolSeparably(_ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
+                               into y: UnsafeMutablePointer<Float>) {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
+        let columns = (0..<outWidth).map { ox in
+            (max(ox * stride - padding, 0), min(ox * stride - padding + kernelSize, width))
+        }
+        var rowMaxima = [Float](repeating: 0, count: height * outWidth)
+        rowMaxima.withUnsafeMutableBufferPointer { rowMaxima in
+            let across = rowMaxima.baseAddress!
+            for plane in 0..<planes {
+                let input = x + plane * height * width
+                for iy in 0..<height {
+                    let line = input + iy * width, target = across + iy * outWidth
+                    for ox in 0..<outWidth {
+                        let (first, end) = columns[ox]
+                        var largest = -Float.infinity
+                        for ix in first..<end { largest = max(largest, line[ix]) }
+                        target[ox] = largest
+                    }
+                }
+                let output = y + plane * outHeight * outWidth
+                for oy in 0..<outHeight {
+                    let first = max(oy * stride - padding, 0), end = min(oy * stride - padding + kernelSize, height)
+                    let target = output + oy * outWidth
+                    target.update(repeating: -Float.infinity, count: outWidth)
+                    for iy in first..<end {
+                        let row = across + iy * outWidth
+                        for ox in 0..<outWidth { target[ox] = max(target[ox], row[ox]) }
                     }
                 }
             }
@@ -99,6 +158,19 @@ public final class MaxPool2d: Layer {
             }
         }
         return dInput
+    }
+}
+
+extension MaxPool2d: InferenceLayer {
+    func inferenceOutputShape(for itemShape: [Int]) -> [Int] {
+        precondition(itemShape.count == 3, "MaxPool2d expects [N, C, H, W]")
+        let (outHeight, outWidth) = outputSize(height: itemShape[1], width: itemShape[2])
+        return [itemShape[0], outHeight, outWidth]
+    }
+
+    func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
+               into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch]) {
+        pool(input, planes: batch * itemShape[0], height: itemShape[1], width: itemShape[2], into: output, winners: nil)
     }
 }
 
@@ -181,13 +253,20 @@ public final class GlobalAveragePool: Layer {
         let spatial = input.shape[2] * input.shape[3]
         var output = Tensor(zeros: [input.shape[0], input.shape[1]])
         input.storage.withUnsafeBufferPointer { x in
-            for plane in 0..<planes {
-                var sum: Float = 0
-                for s in 0..<spatial { sum += x[plane * spatial + s] }
-                output.storage[plane] = sum / Float(spatial)
+            output.storage.withUnsafeMutableBufferPointer { y in
+                GlobalAveragePool.average(x.baseAddress!, planes: planes, spatial: spatial, into: y.baseAddress!)
             }
         }
         return output
+    }
+
+    /// The mean of each of `planes` planes of `spatial` values.
+    static func average(_ x: UnsafePointer<Float>, planes: Int, spatial: Int, into y: UnsafeMutablePointer<Float>) {
+        for plane in 0..<planes {
+            var sum: Float = 0
+            for s in 0..<spatial { sum += x[plane * spatial + s] }
+            y[plane] = sum / Float(spatial)
+        }
     }
 
     public func backward(_ dOutput: Tensor) -> Tensor {
@@ -200,5 +279,17 @@ public final class GlobalAveragePool: Layer {
             }
         }
         return dInput
+    }
+}
+
+extension GlobalAveragePool: InferenceLayer {
+    func inferenceOutputShape(for itemShape: [Int]) -> [Int] {
+        precondition(itemShape.count == 3, "GlobalAveragePool expects [N, C, H, W]")
+        return [itemShape[0]]
+    }
+
+    func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
+               into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch]) {
+        GlobalAveragePool.average(input, planes: batch * itemShape[0], spatial: itemShape[1] * itemShape[2], into: output)
     }
 }

@@ -1,0 +1,8 @@
+#ifndef C_MALLOC_COUNTER_H
+#define C_MALLOC_COUNTER_H
+
+/// Calls to malloc in this process so far, on every thread (the test executable's malloc counts, then hands
+/// over to glibc's). Swift allocates every array buffer and class instance through malloc.
+long malloc_call_count(void);
+
+#endif
