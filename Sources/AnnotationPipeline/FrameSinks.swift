@@ -27,6 +27,7 @@ public final class VideoSink: FrameSink {
     public var encoderName: String { writer.encoderName }
     public var audio: AudioHandling { writer.audio }
     public var adjustedTimestamps: Int { writer.adjustedTimestamps }
+    public var rescaledFrames: Int { writer.rescaledFrames }
 
     public func consume(_ annotated: AnnotatedFrame) throws {
         var frame = annotated.frame

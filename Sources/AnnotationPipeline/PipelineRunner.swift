@@ -30,8 +30,8 @@ public struct PipelineStatistics: Sendable {
     public var stoppedEarly = false
 }
 
-/// Source -> analysis -> sinks, each on its own thread, linked by bounded queues, so throughput is set by the
-/// slowest stage and memory stays flat however long the input. The end of the stream travels down the queues
+/// Source -> locate (detect, track, crop) -> classify (CNN, smoothing) -> sinks, each on its own thread, linked by
+/// bounded queues, so throughput is set by the slowest stage and memory stays flat however long the input. The end of the stream travels down the queues
 /// (close), and every sink is finished, so files are complete even after an early stop.
 public final class PipelineRunner: @unchecked Sendable {
     public let queueCapacity: Int
@@ -75,6 +75,8 @@ public final class PipelineRunner: @unchecked Sendable {
                     progress: (PipelineStatistics) -> Void = { _ in }) throws -> PipelineStatistics {
         let started = Date()
         let decoded = BoundedQueue<(Frame, Date)>(capacity: analysisQueueCapacity)
+        // Between the two analysis phases: as short as the reader's queue for a live source, so latency stays low.
+        let located = BoundedQueue<LocatedFrame>(capacity: min(queueCapacity, analysisQueueCapacity))
         let analyzed = BoundedQueue<AnnotatedFrame>(capacity: queueCapacity)
         let group = DispatchGroup()
 
@@ -98,8 +100,8 @@ public final class PipelineRunner: @unchecked Sendable {
             }
             if shouldStop() { update { $0.stoppedEarly = true } }
         }
-        let analysisThread = Thread { [self] in
-            defer { analyzed.close(); group.leave() }
+        let locateThread = Thread { [self] in
+            defer { located.close(); group.leave() }
             let restarting = source as? RestartingFrameSource
             var restartsSeen = 0
             while let (frame, arrival) = decoded.pop() {
@@ -112,9 +114,7 @@ public final class PipelineRunner: @unchecked Sendable {
                     }
                 }
                 do {
-                    let result = try analyzer.analyze(frame, arrival: arrival)
-                    update { $0.framesAnalyzed += 1; $0.facesAnalyzed += result.faces.count }
-                    guard analyzed.push(result) else { break }
+                    guard located.push(try analyzer.locate(frame, arrival: arrival)) else { break }
                 } catch {
                     record(error)
                     decoded.close()
@@ -122,12 +122,27 @@ public final class PipelineRunner: @unchecked Sendable {
                 }
             }
         }
+        let classifyThread = Thread { [self] in
+            defer { analyzed.close(); group.leave() }
+            while let frame = located.pop() {
+                let result = analyzer.classify(frame)
+                update { $0.framesAnalyzed += 1; $0.facesAnalyzed += result.faces.count }
+                guard analyzed.push(result) else {
+                    located.close()
+                    decoded.close()
+                    break
+                }
+            }
+        }
+        group.enter()
         group.enter()
         group.enter()
         readerThread.name = "fer-annotate.decode"
-        analysisThread.name = "fer-annotate.analysis"
+        locateThread.name = "fer-annotate.locate"
+        classifyThread.name = "fer-annotate.classify"
         readerThread.start()
-        analysisThread.start()
+        locateThread.start()
+        classifyThread.start()
 
         // Sinks run here, in frame order.
         var sinkError: Error?
@@ -137,6 +152,7 @@ public final class PipelineRunner: @unchecked Sendable {
             } catch {
                 sinkError = error
                 analyzed.close()
+                located.close()
                 decoded.close()
                 break
             }

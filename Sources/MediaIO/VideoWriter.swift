@@ -18,6 +18,8 @@ public final class VideoWriter: @unchecked Sendable {
     public private(set) var framesWritten = 0
     /// Frames whose timestamp did not increase and had to be nudged forward by one tick.
     public private(set) var adjustedTimestamps = 0
+    /// Frames of another size than the writer's, scaled to fit (a source that changed resolution).
+    public private(set) var rescaledFrames = 0
 
     private let width: Int
     private let height: Int
@@ -139,13 +141,12 @@ public final class VideoWriter: @unchecked Sendable {
                       startTime: info.startTime + start, trimsAudioBeforeStart: start > 0)
     }
 
-    /// Encodes one frame. Frames must come in presentation order and match the writer's size.
+    /// Encodes one frame. Frames must come in presentation order. A frame of another size (a camera or stream
+    /// that changed resolution across a reconnect) is scaled to the writer's size and counted in `rescaledFrames`.
     public func write(_ frame: Frame) throws(MediaError) {
         guard !finished else { throw .invalidArgument("write after finish") }
         let image = frame.image
-        guard image.width == width, image.height == height else {
-            throw .invalidArgument("frame \(frame.index) is \(image.width)x\(image.height), the writer expects \(width)x\(height)")
-        }
+        if image.width != width || image.height != height { rescaledFrames += 1 }
         try convert(image)
 
         let timeBase = encoder.pointer.pointee.time_base
@@ -266,22 +267,24 @@ public final class VideoWriter: @unchecked Sendable {
         let paddedWidth = Int(picture.pointee.width), paddedHeight = Int(picture.pointee.height)
         let channels = image.format.channels
         var pixels = image.pixels
-        if paddedWidth != width || paddedHeight != height {
+        var (sourceWidth, sourceHeight) = (image.width, image.height)
+        if sourceWidth == width && sourceHeight == height && (paddedWidth != width || paddedHeight != height) {
             pixels = VideoWriter.pad(image, toWidth: paddedWidth, height: paddedHeight)
+            (sourceWidth, sourceHeight) = (paddedWidth, paddedHeight)
         }
         guard let context = scaler.context(
-            sourceWidth: Int32(paddedWidth), sourceHeight: Int32(paddedHeight), sourceFormat: image.format.ffmpegFormat,
+            sourceWidth: Int32(sourceWidth), sourceHeight: Int32(sourceHeight), sourceFormat: image.format.ffmpegFormat,
             width: Int32(paddedWidth), height: Int32(paddedHeight), format: AV_PIX_FMT_YUV420P,
             sourceColorspace: SWS_CS_ITU709, sourceFullRange: true, colorspace: SWS_CS_ITU709, fullRange: false)
         else { throw .invalidArgument("cannot convert \(image.format.rawValue) to yuv420p") }
         pixels.withUnsafeBufferPointer { buffer in
             var sourcePlanes: [UnsafePointer<UInt8>?] = [buffer.baseAddress, nil, nil, nil]
-            var sourceStrides: [Int32] = [Int32(paddedWidth * channels), 0, 0, 0]
+            var sourceStrides: [Int32] = [Int32(sourceWidth * channels), 0, 0, 0]
             withUnsafePointer(to: &picture.pointee.data) { data in
                 withUnsafePointer(to: &picture.pointee.linesize) { linesize in
                     data.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { planes in
                         linesize.withMemoryRebound(to: Int32.self, capacity: 8) { strides in
-                            _ = sws_scale(context, &sourcePlanes, &sourceStrides, 0, Int32(paddedHeight), planes, strides)
+                            _ = sws_scale(context, &sourcePlanes, &sourceStrides, 0, Int32(sourceHeight), planes, strides)
                         }
                     }
                 }

@@ -24,6 +24,7 @@ struct AnnotateJob {
         var audio: AudioHandling
         var corruptPackets: Int
         var adjustedTimestamps: Int
+        var rescaledFrames: Int
         var stoppedBy: String?
         var faces: Int
         var tracks: Int
@@ -124,6 +125,7 @@ struct AnnotateJob {
                        encoder: videoSink?.encoderName ?? live?.encoderName,
                        audio: videoSink?.audio ?? .none, corruptPackets: live?.corruptPacketCount ?? reader!.corruptPacketCount,
                        adjustedTimestamps: videoSink?.adjustedTimestamps ?? live?.adjustedTimestamps ?? 0,
+                       rescaledFrames: videoSink?.rescaledFrames ?? live?.videoSink?.rescaledFrames ?? 0,
                        stoppedBy: StopSignal.signalName,
                        faces: statistics.facesAnalyzed, tracks: tracks.count)
     }

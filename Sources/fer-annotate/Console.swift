@@ -23,6 +23,9 @@ struct Console {
         if summary.corruptPackets > 0 {
             warning("skipped \(summary.corruptPackets) corrupt packet(s) in the input")
         }
+        if summary.rescaledFrames > 0 {
+            warning("scaled \(summary.rescaledFrames) frame(s) of another size to the output's (the input changed resolution)")
+        }
         if summary.adjustedTimestamps > 0 {
             warning("moved \(summary.adjustedTimestamps) frame timestamp(s) that did not increase")
         }

@@ -154,12 +154,34 @@ final class RoundTripTests: XCTestCase {
         XCTAssertThrowsError(try VideoWriter(path: "/nonexistent-folder/x.mp4", width: 64, height: 48, timeBase: timeBase)) {
             guard case MediaError.cannotWrite = $0 else { return XCTFail("got \($0)") }
         }
-        let writer = try VideoWriter(path: folder.appendingPathComponent("x.mp4").path, width: 64, height: 48, timeBase: timeBase)
-        let wrongSize = Frame(image: Image(width: 32, height: 32, format: .rgb24),
-                              timestamp: Timestamp(ticks: 0, timeBase: timeBase), index: 0)
-        XCTAssertThrowsError(try writer.write(wrongSize)) {
-            guard case MediaError.invalidArgument = $0 else { return XCTFail("got \($0)") }
+    }
+
+    /// A source that changes resolution part way (a camera reconnecting at another size): the frames are scaled to
+    /// the writer's size, counted, and the file stays one playable stream.
+    func testFramesOfAnotherSizeAreScaledToTheWriters() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("resized.mp4").path
+        let timeBase = Rational(1, 25)
+        let writer = try VideoWriter(path: path, width: 128, height: 96, timeBase: timeBase,
+                                     settings: EncoderSettings(crf: 12, preset: "veryfast"))
+        for i in 0..<20 {
+            let size = i < 10 ? (128, 96) : (64, 48)
+            try writer.write(Frame(image: Self.pattern(width: size.0, height: size.1, frame: 0),
+                                   timestamp: Timestamp(ticks: Int64(i), timeBase: timeBase), index: i))
         }
         try writer.finish()
+        XCTAssertEqual(writer.rescaledFrames, 10)
+        let reader = try VideoReader(url: path)
+        var frames: [Frame] = []
+        while let frame = try reader.nextFrame(as: .rgb24) { frames.append(frame) }
+        XCTAssertEqual(frames.count, 20)
+        XCTAssertTrue(frames.allSatisfy { $0.image.width == 128 && $0.image.height == 96 })
+        // The square (16 px at the origin in the small frames) comes back twice as large: its centre, (16, 16) at
+        // full size, is yellow, and (40, 40) is background.
+        let last = frames[19].image.pixels
+        XCTAssertEqual(Double(last[(16 * 128 + 16) * 3]), 240, accuracy: 40)
+        XCTAssertEqual(Double(last[(16 * 128 + 16) * 3 + 2]), 40, accuracy: 40)
+        XCTAssertEqual(Double(last[(40 * 128 + 40) * 3 + 2]), 100, accuracy: 40)
     }
 }
