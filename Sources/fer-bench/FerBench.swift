@@ -16,7 +16,7 @@ struct FerBench: ParsableCommand {
         Numbers taken while other work runs on the cores (a training run) are contended: each line carries the \
         1-minute load average at its start so such runs can be told apart.
         """,
-        subcommands: [TrainBenchmark.self, InferBenchmark.self, LogitsCommand.self])
+        subcommands: [TrainBenchmark.self, InferBenchmark.self, LogitsCommand.self, DetectBenchmark.self, TrackBenchmark.self])
 }
 
 /// Flags shared by every subcommand.
