@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Measures how FER2013 frames a face relative to our detector's box, to set FaceCropper's defaults:
+# Measures how FER2013 frames a face relative to each detector's box, for DetectorFraming (FaceDetection):
 # 30 PublicTest images per class, upscaled 4x (bicubic) and padded to 384x384 with grey so the detector
-# sees some context, then fer-annotate on each; prints the median FER crop side / detector box side and
-# the vertical offset of the box centre from the image centre (in box heights), for each BlazeFace model.
+# sees some context, then fer-annotate on each; prints the median FER crop side / detector box's larger side
+# and the vertical offset of the box centre from the image centre (in box heights), for each BlazeFace model
+# and for MTCNN.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DATA=${FER2013:-data/fer2013}
@@ -20,10 +21,11 @@ for name in sorted(os.listdir(root)):
                         "scale=192:192:flags=bicubic,pad=384:384:96:96:color=gray", f"{work}/{index:03d}.png"], check=True)
         index += 1
 PY
-for model in short full; do
+for model in short full back mtcnn; do
+    if [ "$model" = mtcnn ]; then detector=(--detector mtcnn); else detector=(--detector blazeface --blazeface-model "$model"); fi
     for image in "$WORK"/*.png; do
         .build/release/fer-annotate "$image" --no-video --csv "${image%.png}.$model.csv" --overwrite -q \
-            --det-threshold 0.5 --min-face 10 --blazeface-model "$model"
+            --det-threshold 0.5 --min-face 20 "${detector[@]}"
     done
     python3 - "$WORK" "$model" <<'PY'
 import csv, glob, statistics, sys
@@ -35,7 +37,7 @@ for path in sorted(glob.glob(f"{work}/*.{model}.csv")):
     if len(faces) != 1:
         continue
     x, y, w, h = (float(faces[0][key]) for key in ("x", "y", "w", "h"))
-    scales.append(192 / w)
+    scales.append(192 / max(w, h))
     offsets.append((y - 96 + h / 2 - 96) / h)
 print(f"{model}: one face in {len(scales)}/{total}; crop side / box side median {statistics.median(scales):.3f}; "
       f"box centre below image centre by {statistics.median(offsets):.3f} box heights")

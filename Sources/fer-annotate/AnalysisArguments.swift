@@ -10,14 +10,21 @@ struct AnalysisArguments: ParsableArguments {
                                valueName: "path"))
     var model: String?
 
-    @Option(help: ArgumentHelp("Face detector: auto or blazeface.", valueName: "name"))
+    @Option(help: ArgumentHelp(
+        "Face detector: blazeface (fast; misses faces under about 40 px), mtcnn (finds faces down to 20 px, 20-50x slower), "
+        + "or auto: BlazeFace on every frame plus an MTCNN search of the whole frame every --full-search seconds and "
+        + "around the small faces only MTCNN sees; both detectors on still images.", valueName: "name"))
     var detector = "auto"
+
+    @Option(help: ArgumentHelp("With --detector auto on video: seconds between MTCNN's searches of the whole frame (new small faces appear within this time).",
+                               valueName: "seconds"))
+    var fullSearch = 2.0
 
     @Option(help: ArgumentHelp("BlazeFace model: short (faces near the camera, 128 px input), full (any distance, 192 px), back (256 px).",
                                valueName: "variant"))
     var blazefaceModel = "full"
 
-    @Option(help: ArgumentHelp("Folder with the BlazeFace .tflite files (default: Samples/thirdparty/models from setup).",
+    @Option(help: ArgumentHelp("Folder with the detector weights: BlazeFace .tflite files and mtcnn.safetensors (default: Samples/thirdparty/models from setup).",
                                valueName: "dir"))
     var detectorModels: String?
 
@@ -57,7 +64,10 @@ struct AnalysisArguments: ParsableArguments {
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard ["auto", "blazeface"].contains(detector) else { throw ValidationError("--detector must be auto or blazeface") }
+        guard ["auto", "blazeface", "mtcnn"].contains(detector) else {
+            throw ValidationError("--detector must be auto, blazeface or mtcnn")
+        }
+        guard fullSearch > 0 else { throw ValidationError("--full-search must be positive") }
         guard ["short", "full", "back"].contains(blazefaceModel) else {
             throw ValidationError("--blazeface-model must be short, full or back")
         }

@@ -53,8 +53,11 @@ struct AnnotateJob {
         }
         if let threads = command.analysis.threads { Parallelism.workers = threads }
         let classifier = try loadClassifier()
-        let detector = try makeDetector()
+        let (detector, framing) = try makeDetector(for: info)
         var analysisOptions = command.analysis.options
+        // The classifier's crop is framed from the boxes of the detector that drew them.
+        analysisOptions.cropper.scale = framing.cropScale
+        analysisOptions.cropper.verticalOffset = framing.verticalOffset
         // A photo is one frame: every face counts at once, with no confirmation over time.
         if info.isStillImage { analysisOptions.tracker.confirmHits = 1 }
         let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: analysisOptions)
@@ -139,20 +142,52 @@ struct AnnotateJob {
         }
     }
 
-    private func makeDetector() throws -> FaceDetector {
+    /// The detector --detector asks for, and the framing of the boxes it reports.
+    private func makeDetector(for info: VideoInfo) throws -> (FaceDetector, DetectorFraming) {
         let arguments = command.analysis
         guard let folder = DetectorAssets.modelsFolder(override: arguments.detectorModels) else {
-            throw JobError(description: "BlazeFace models not found in \(DetectorAssets.relativeFolder) "
+            throw JobError(description: "detector models not found in \(DetectorAssets.relativeFolder) "
                            + "(run Scripts/setup.sh, or pass --detector-models DIR)", exitCode: 66)
         }
-        // The detector also reports low-score faces: the tracker's second pass uses them to keep tracks alive.
-        let options = BlazeFaceDetector.Options(model: BlazeFaceModel(rawValue: arguments.blazefaceModel) ?? .fullRange,
-                                                scoreThreshold: min(arguments.detThreshold, 0.3),
-                                                minimumFaceSize: arguments.minFace)
         do {
-            return try BlazeFaceDetector(modelsFolder: folder, options: options)
+            // The detectors also report low-score faces: the tracker's second pass uses them to keep tracks alive.
+            let lowScore = min(arguments.detThreshold, 0.3)
+            func blazeFace() throws -> BlazeFaceDetector {
+                try BlazeFaceDetector(modelsFolder: folder, options: BlazeFaceDetector.Options(
+                    model: BlazeFaceModel(rawValue: arguments.blazefaceModel) ?? .fullRange, scoreThreshold: lowScore,
+                    minimumFaceSize: arguments.minFace))
+            }
+            func mtcnn() throws -> MTCNNDetector {
+                // MTCNN's pyramid starts at the smallest face wanted: a larger --min-face makes it cheaper.
+                try MTCNNDetector(modelsFolder: folder, options: MTCNNDetector.Options(minimumFaceSize: max(12, arguments.minFace)))
+            }
+            let blazeFaceFraming = DetectorFraming.blazeFace(BlazeFaceModel(rawValue: arguments.blazefaceModel) ?? .fullRange)
+            switch arguments.detector {
+            case "blazeface":
+                return (try blazeFace(), blazeFaceFraming)
+            case "mtcnn":
+                return (try mtcnn(), .mtcnn)
+            default:
+                // A photo gets both detectors on the whole image; a video BlazeFace on every frame and MTCNN on the
+                // whole frame every --full-search seconds (and around the faces only it found, every frame).
+                let frameRate = info.frameRate?.value ?? 25
+                let interval = info.isStillImage ? 1 : max(1, Int((arguments.fullSearch * frameRate / Double(arguments.detectEvery)).rounded()))
+                let hybrid = HybridFaceDetector(fast: try blazeFace(), fastFraming: blazeFaceFraming,
+                                                accurate: try mtcnn(), accurateFraming: .mtcnn, fullSearchInterval: interval)
+                return (hybrid, blazeFaceFraming)
+            }
         } catch {
             throw JobError(description: "\(error)", exitCode: 66)
+        }
+    }
+
+    /// The detector as the JSON summary names it.
+    private var detectorName: String {
+        let blazeFace = "blazeface-\(command.analysis.blazefaceModel)"
+        switch command.analysis.detector {
+        case "blazeface": return blazeFace
+        case "mtcnn": return "mtcnn"
+        default: return "auto (\(blazeFace) + mtcnn every \(command.analysis.fullSearch) s)"
         }
     }
 
@@ -162,7 +197,7 @@ struct AnnotateJob {
             let report = RunReport(
                 input: command.input, output: command.output, csv: command.csvPath,
                 model: command.analysis.model ?? ShippedModel.fileName, modelArchitecture: classifier.architecture.name,
-                detector: "blazeface-\(command.analysis.blazefaceModel)", detectEvery: command.analysis.detectEvery,
+                detector: detectorName, detectEvery: command.analysis.detectEvery,
                 smoothing: command.analysis.smoothing, halfLife: command.analysis.halfLife,
                 frames: statistics.framesAnalyzed, seconds: statistics.seconds,
                 fps: statistics.seconds > 0 ? Double(statistics.framesAnalyzed) / statistics.seconds : 0,

@@ -82,12 +82,15 @@ final class LayerGradientTests: XCTestCase {
                        [1, 1, 2, 2])
         XCTAssertEqual(MaxPool2d(kernelSize: 2, stride: 2, padding: 1, ceilMode: true)
                         .forward(Tensor(zeros: [1, 1, 5, 5]), training: false).shape, [1, 1, 3, 3])
-        // Inference pools separably (no winners); training takes the general loop: the same maxima.
+        // Inference takes branch-free loops (no winners); training the general loop: the same maxima.
         var generator = RandomGenerator(seed: 11)
-        let input = Tensor(normal: [2, 3, 9, 11], standardDeviation: 1, generator: &generator)
-        for pool in [MaxPool2d(kernelSize: 3, stride: 2, ceilMode: true), MaxPool2d(kernelSize: 2, ceilMode: true),
-                     MaxPool2d(kernelSize: 3, stride: 2, padding: 1), MaxPool2d(kernelSize: 3, stride: 1)] {
-            XCTAssertEqual(pool.forward(input, training: false), pool.forward(input, training: true))
+        for shape in [[2, 3, 9, 11], [1, 2, 8, 10], [1, 1, 3, 4], [1, 1, 2, 2]] {
+            let input = Tensor(normal: shape, standardDeviation: 1, generator: &generator)
+            for pool in [MaxPool2d(kernelSize: 3, stride: 2, ceilMode: true), MaxPool2d(kernelSize: 2, ceilMode: true),
+                         MaxPool2d(kernelSize: 3, stride: 2), MaxPool2d(kernelSize: 3, stride: 2, padding: 1),
+                         MaxPool2d(kernelSize: 3, stride: 1)] {
+                XCTAssertEqual(pool.forward(input, training: false), pool.forward(input, training: true), "\(shape)")
+            }
         }
     }
 

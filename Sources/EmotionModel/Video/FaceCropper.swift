@@ -11,11 +11,11 @@ import Darwin
 /// so the two cannot drift apart.
 public struct FaceCropper: Sendable {
     public var side: Int
-    /// Crop side as a multiple of the detector box's larger side. Measured (Scripts/measure_fer_framing.sh, 210
-    /// PublicTest faces): a FER2013 image spans 1.145x the BlazeFace short-range box and 1.111x the full-range box.
+    /// Crop side as a multiple of the detector box's larger side: how FER2013 frames a face relative to the
+    /// detector's box, which differs per detector (FaceDetection's `DetectorFraming`, measured by
+    /// Scripts/measure_fer_framing.sh; the default lies between BlazeFace's short- and full-range framings).
     public var scale: Float
-    /// Vertical shift of the crop centre, as a fraction of the box height (positive = down). Measured: the box
-    /// centre sits 0.091 (short-range) and 0.031 (full-range) box heights below the FER2013 image centre.
+    /// Vertical shift of the crop centre, as a fraction of the box height (positive = down).
     public var verticalOffset: Float
     /// Rotate so the eyes are level when landmarks are known.
     public var aligns: Bool

@@ -340,6 +340,12 @@ struct ConvolutionGeometry {
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {
                     let row = (c * kernelHeight + ky) * kernelWidth + kx
+                    // Output columns whose input column lies inside the image: zeros before and after, and in
+                    // between a plain (strided) copy, without a bounds test per pixel.
+                    let shift = kx - padding.left
+                    let first = min(outWidth, max(0, (-shift + stride - 1) / stride))
+                    let lastInside = width - 1 - shift  // the largest ox * stride that stays inside
+                    let end = lastInside < 0 ? first : max(first, min(outWidth, lastInside / stride + 1))
                     for n in 0..<batch {
                         let plane = input + ((n * channels + group * channelsPerGroup + c) * height) * width
                         let rowStart = columns + row * batchPixels + n * pixels
@@ -350,11 +356,14 @@ struct ConvolutionGeometry {
                                 for ox in 0..<outWidth { target[ox] = 0 }
                                 continue
                             }
-                            let line = plane + iy * width
-                            for ox in 0..<outWidth {
-                                let ix = ox * stride - padding.left + kx
-                                target[ox] = (ix >= 0 && ix < width) ? line[ix] : 0
+                            let line = plane + iy * width + shift
+                            for ox in 0..<first { target[ox] = 0 }
+                            if stride == 1 {
+                                (target + first).update(from: line + first, count: end - first)
+                            } else {
+                                for ox in first..<end { target[ox] = line[ox * stride] }
                             }
+                            for ox in end..<outWidth { target[ox] = 0 }
                         }
                     }
                 }

@@ -59,8 +59,12 @@ public final class MaxPool2d: Layer {
             pool2x2(x, planes: planes, height: height, width: width, into: y, winners: best)
             return
         }
+        if best == nil && stride == 2 && padding == 0 && (kernelSize == 2 || kernelSize == 3) {
+            poolStrideTwo(x, planes: planes, height: height, width: width, into: y)
+            return
+        }
         if best == nil {
-            poolSeparably(x, planes: planes, height: height, width: width, into: y)
+            poolClamped(x, planes: planes, height: height, width: width, into: y)
             return
         }
         for plane in 0..<planes {
@@ -108,39 +112,64 @@ public final class MaxPool2d: Layer {
         }
     }
 
-    /// Inference (no winners to record): the max over a window is the max over its rows of each row's max over
-    /// the window's columns, so each plane takes a horizontal pass per input row, then a vertical pass that runs
-    /// along contiguous rows. Windows are clamped to the input (padding is -infinity). 3x3 stride 2 (MTCNN's
-    /// pools) reads 6 values per output instead of 9, without the general loop's per-tap branches.
-    private func poolSeparably(_ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
+    /// Inference for 2x2 and 3x3 windows at stride 2 without padding, ceil mode included (MTCNN's pools): a window
+    /// cut short by the bottom edge reads its last row again (max(a, a) = a), one cut short by the right edge
+    /// takes the clamped loop, and a 3x3 window reuses the column maximum it shares with its left neighbour.
+    private func poolStrideTwo(_ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
                                into y: UnsafeMutablePointer<Float>) {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
-        let columns = (0..<outWidth).map { ox in
-            (max(ox * stride - padding, 0), min(ox * stride - padding + kernelSize, width))
-        }
-        var rowMaxima = [Float](repeating: 0, count: height * outWidth)
-        rowMaxima.withUnsafeMutableBufferPointer { rowMaxima in
-            let across = rowMaxima.baseAddress!
-            for plane in 0..<planes {
-                let input = x + plane * height * width
-                for iy in 0..<height {
-                    let line = input + iy * width, target = across + iy * outWidth
-                    for ox in 0..<outWidth {
-                        let (first, end) = columns[ox]
-                        var largest = -Float.infinity
-                        for ix in first..<end { largest = max(largest, line[ix]) }
-                        target[ox] = largest
+        let fullColumns = width >= kernelSize ? min(outWidth, (width - kernelSize) / 2 + 1) : 0
+        for plane in 0..<planes {
+            let input = x + plane * height * width
+            for oy in 0..<outHeight {
+                let r0 = input + 2 * oy * width
+                let r1 = 2 * oy + 1 < height ? r0 + width : r0
+                let r2 = kernelSize == 3 && 2 * oy + 2 < height ? r0 + 2 * width : r1
+                let target = y + (plane * outHeight + oy) * outWidth
+                if kernelSize == 2 {
+                    for ox in 0..<fullColumns {
+                        target[ox] = max(max(r0[2 * ox], r0[2 * ox + 1]), max(r1[2 * ox], r1[2 * ox + 1]))
+                    }
+                } else {
+                    var shared = max(max(r0[0], r1[0]), r2[0])
+                    for ox in 0..<fullColumns {
+                        let middle = max(max(r0[2 * ox + 1], r1[2 * ox + 1]), r2[2 * ox + 1])
+                        let right = max(max(r0[2 * ox + 2], r1[2 * ox + 2]), r2[2 * ox + 2])
+                        target[ox] = max(max(shared, middle), right)
+                        shared = right
                     }
                 }
-                let output = y + plane * outHeight * outWidth
-                for oy in 0..<outHeight {
-                    let first = max(oy * stride - padding, 0), end = min(oy * stride - padding + kernelSize, height)
-                    let target = output + oy * outWidth
-                    target.update(repeating: -Float.infinity, count: outWidth)
-                    for iy in first..<end {
-                        let row = across + iy * outWidth
-                        for ox in 0..<outWidth { target[ox] = max(target[ox], row[ox]) }
+                for ox in fullColumns..<outWidth {
+                    var largest = -Float.infinity
+                    for ix in (2 * ox)..<min(2 * ox + kernelSize, width) {
+                        largest = max(largest, max(max(r0[ix], r1[ix]), r2[ix]))
                     }
+                    target[ox] = largest
+                }
+            }
+        }
+    }
+
+    /// Inference (no winners to record): each window clamped to the input once, then a branch-free max over what
+    /// is left (padding counts as -infinity). The general loop's per-tap bounds checks and winner bookkeeping made
+    /// MTCNN's 3x3 stride-2 pools the detector's largest cost. Allocates nothing.
+    private func poolClamped(_ x: UnsafePointer<Float>, planes: Int, height: Int, width: Int,
+                             into y: UnsafeMutablePointer<Float>) {
+        let (outHeight, outWidth) = outputSize(height: height, width: width)
+        for plane in 0..<planes {
+            let input = x + plane * height * width
+            let output = y + plane * outHeight * outWidth
+            for oy in 0..<outHeight {
+                let top = max(oy * stride - padding, 0), bottom = max(top, min(oy * stride - padding + kernelSize, height))
+                let target = output + oy * outWidth
+                for ox in 0..<outWidth {
+                    let left = max(ox * stride - padding, 0), right = max(left, min(ox * stride - padding + kernelSize, width))
+                    var largest = -Float.infinity
+                    for iy in top..<bottom {
+                        let line = input + iy * width
+                        for ix in left..<right { largest = max(largest, line[ix]) }
+                    }
+                    target[ox] = largest
                 }
             }
         }

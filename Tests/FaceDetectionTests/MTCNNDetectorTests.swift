@@ -1,0 +1,169 @@
+import FaceDetection
+import Foundation
+import NeuralEngine
+import VisionCore
+import XCTest
+
+final class MTCNNDetectorTests: XCTestCase {
+    func testMountainVectorHasNoFaces() throws {
+        let image = try FaceDetectionTestSupport.image("free-mountain-vector-01.jpg")
+        XCTAssertEqual(try MTCNNTestSupport.detector().detect(in: image), [])
+    }
+
+    func testGrayFramesWork() throws {
+        let image = try FaceDetectionTestSupport.image("single_face.jpg")
+        var gray = [UInt8](repeating: 0, count: image.width * image.height)
+        for index in gray.indices {
+            let (r, g, b) = (Int(image.pixels[3 * index]), Int(image.pixels[3 * index + 1]), Int(image.pixels[3 * index + 2]))
+            gray[index] = UInt8((299 * r + 587 * g + 114 * b) / 1000)
+        }
+        let faces = try MTCNNTestSupport.detector()
+            .detect(in: Image(width: image.width, height: image.height, format: .gray8, pixels: gray))
+        XCTAssertEqual(faces.count, 1)
+    }
+
+    func testMinimumFaceSizeAndThreshold() throws {
+        let image = try FaceDetectionTestSupport.image("multi_face.jpg")
+        XCTAssertEqual(try MTCNNTestSupport.detector().detect(in: image).count, 5)
+        // The faces are 75-140 px wide: a pyramid that starts at 300 px faces finds none of them.
+        let large = try MTCNNTestSupport.detector(.init(minimumFaceSize: 300))
+        XCTAssertEqual(large.pyramidScales(width: image.width, height: image.height).first, 12.0 / 300)
+        XCTAssertEqual(large.detect(in: image), [])
+        let strict = try MTCNNTestSupport.detector(.init(outputThreshold: 0.99995)).detect(in: image)
+        XCTAssertLessThan(strict.count, 5)
+        XCTAssertTrue(strict.allSatisfy { $0.score > 0.99995 })
+    }
+
+    // MARK: Weight files
+
+    func testMissingWeightsFileIsAClearError() {
+        XCTAssertThrowsError(try MTCNNDetector(modelsFolder: URL(fileURLWithPath: "/nonexistent"))) { error in
+            guard case MTCNNError.unreadable(let path, _) = error else { return XCTFail("got \(error)") }
+            XCTAssertTrue(path.hasSuffix("mtcnn.safetensors"))
+            XCTAssertTrue("\(error)".contains("Scripts/setup.sh"), "\(error)")
+        }
+    }
+
+    func testTruncatedWeightsFileIsAClearError() throws {
+        let data = try Data(contentsOf: MTCNNTestSupport.requireWeights())
+        let url = temporaryFile("truncated.safetensors")
+        try data.prefix(data.count / 2).write(to: url)
+        XCTAssertThrowsError(try MTCNNDetector(weightsFile: url)) { error in
+            guard case MTCNNError.truncated(_, let expected, let actual) = error else { return XCTFail("got \(error)") }
+            XCTAssertEqual(expected, data.count)
+            XCTAssertEqual(actual, data.count / 2)
+        }
+        // Cut inside the header too.
+        try data.prefix(100).write(to: url)
+        XCTAssertThrowsError(try MTCNNDetector(weightsFile: url)) { error in
+            guard case MTCNNError.truncated = error else { return XCTFail("got \(error)") }
+        }
+    }
+
+    func testForeignFilesAreClearErrors() throws {
+        // A TFLite model is not a safetensors file at all.
+        let tflite = try FaceDetectionTestSupport.model(.shortRange)
+        XCTAssertThrowsError(try MTCNNDetector(weightsFile: tflite)) { error in
+            guard case MTCNNError.notSafeTensors = error else { return XCTFail("got \(error)") }
+        }
+        // A safetensors file of another network lacks MTCNN's tensors.
+        let url = temporaryFile("other.safetensors")
+        try SafeTensorsFile(tensors: ["conv.weight": Tensor(zeros: [4, 3, 3, 3])]).write(to: url)
+        XCTAssertThrowsError(try MTCNNDetector(weightsFile: url)) { error in
+            XCTAssertEqual(error as? MTCNNError, .missingTensor(name: "pnet.conv1.weight", source: "other.safetensors"))
+        }
+        // The right names with a wrong shape.
+        var tensors = try MTCNNWeights(contentsOf: MTCNNTestSupport.requireWeights()).tensors
+        tensors["rnet.dense4.weight"] = Tensor(zeros: [128, 575])
+        XCTAssertThrowsError(try MTCNNDetector(weights: MTCNNWeights(tensors: tensors))) { error in
+            XCTAssertEqual(error as? MTCNNError,
+                           .shapeMismatch(name: "rnet.dense4.weight", expected: [128, 576], found: [128, 575]))
+        }
+    }
+
+    private func temporaryFile(_ name: String) -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mtcnn-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        return folder.appendingPathComponent(name)
+    }
+
+    // MARK: Small faces
+
+    /// MTCNN with its default 20 px minimum must find at least 11 of the twelve 20-40 px faces of the group
+    /// picture, with at most one false alarm.
+    func testFindsSmallFacesInAGroupPicture() throws {
+        let detector = try MTCNNTestSupport.detector()
+        let picture = try MTCNNTestSupport.smallFaceGroupPicture(locatingWith: detector)
+        let found = detector.detect(in: picture.image)
+        let hits = picture.faces.filter { face in found.contains { $0.box.intersectionOverUnion(face) > 0.3 } }
+        let falseAlarms = found.filter { detection in !picture.faces.contains { detection.box.intersectionOverUnion($0) > 0.3 } }
+        print("small faces: found \(hits.count) of \(picture.faces.count), \(falseAlarms.count) false alarms; missed widths "
+              + "\(zip(picture.widths, picture.faces).filter { face in !hits.contains(face.1) }.map(\.0))")
+        XCTAssertGreaterThanOrEqual(Double(hits.count), 0.9 * Double(picture.faces.count))
+        XCTAssertLessThanOrEqual(falseAlarms.count, 1)
+    }
+
+    // MARK: Speed
+
+    /// P-Net on a large level runs in horizontal strips; the strips must give the whole level's outputs.
+    func testProposalStripsMatchTheWholeLevel() throws {
+        let detector = try MTCNNTestSupport.detector()
+        let image = try FaceDetectionTestSupport.image("multi_face.jpg")
+        let level = AreaResampler(image).resampled(width: 601, height: 401)
+        let network = detector.proposalNetwork
+        let saved = network.rowsPerStrip
+        defer { network.rowsPerStrip = saved }
+        network.rowsPerStrip = 10_000
+        let whole = network.forward(level)
+        for rows in [7, 32] {
+            network.rowsPerStrip = rows
+            let strips = network.forward(level)
+            XCTAssertEqual(strips.probabilities.shape, [1, 2, 196, 296])
+            // Only the summation order inside sgemm may differ: 1e-5.
+            XCTAssertLessThanOrEqual(strips.probabilities.maxAbsoluteDifference(whole.probabilities), 1e-5, "\(rows) rows")
+            XCTAssertLessThanOrEqual(strips.regression.maxAbsoluteDifference(whole.regression), 1e-5, "\(rows) rows")
+        }
+    }
+
+    /// Prints MTCNN's time per frame on one core for 360p, 720p and 1080p versions of multi_face.jpg (five faces),
+    /// with the default 20 px and a 40 px minimum face: wall time and the thread's CPU time (the machine may be
+    /// shared). Skipped unless FER_TIMING is set (as BlazeFaceTimingTests), and never asserts a time:
+    ///
+    ///     FER_TIMING=1 swift test -c release --skip-build --filter MTCNNDetectorTests/testLatencyOnOneCore
+    func testLatencyOnOneCore() throws {
+        guard ProcessInfo.processInfo.environment["FER_TIMING"] != nil else {
+            throw XCTSkip("set FER_TIMING=1 to print MTCNN timings")
+        }
+        let detectors = [(20, try MTCNNTestSupport.detector()), (40, try MTCNNTestSupport.detector(.init(minimumFaceSize: 40)))]
+        let photo = try FaceDetectionTestSupport.image("multi_face.jpg")
+        let workers = Parallelism.workers
+        Parallelism.workers = 1
+        defer { Parallelism.workers = workers }
+        func cpuMilliseconds() -> Double {
+            var time = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+            return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) / 1e6
+        }
+        for (width, height) in [(640, 360), (1280, 720), (1920, 1080)] {
+            var frame = Image(width: width, height: height, format: .rgb24)
+            MTCNNTestSupport.paste(photo, region: Box(x: 0, y: 0, width: Float(photo.width), height: Float(photo.height)),
+                  into: &frame, x: 0, y: 0, width: width, height: height)
+            for (minimumFaceSize, detector) in detectors {
+                var faces = detector.detect(in: frame)
+                var wall: [Double] = [], cpu: [Double] = []
+                for _ in 0..<5 {
+                    let start = DispatchTime.now().uptimeNanoseconds, cpuStart = cpuMilliseconds()
+                    faces = detector.detect(in: frame)
+                    cpu.append(cpuMilliseconds() - cpuStart)
+                    wall.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                }
+                wall.sort()
+                cpu.sort()
+                print(String(format: "MTCNN %dx%d, minimum face %d px, one core: wall median %.1f ms (best %.1f), "
+                             + "CPU median %.1f ms (best %.1f), %d faces",
+                             width, height, minimumFaceSize, wall[2], wall[0], cpu[2], cpu[0], faces.count))
+            }
+        }
+    }
+}
