@@ -15,6 +15,9 @@ public struct Color: Sendable, Equatable {
     public static let white = Color(hex: 0xFFFFFF)
     public static let black = Color(hex: 0x000000)
 
+    /// Faces found and tracked without an emotion (--faces-only): cyan, unlike every emotion's colour.
+    public static let untracked = Color(hex: 0x00E5FF)
+
     /// One colour per emotion, distinct and readable on video (angry red, disgust green, fear purple,
     /// happy yellow, sad blue, surprise orange, neutral grey).
     public static func of(_ emotion: Emotion) -> Color {

@@ -23,6 +23,8 @@ public struct FaceAnnotation: Sendable {
     }
 
     public var emotion: Emotion { Emotion(rawValue: smoothed.label) ?? .neutral }
+    /// False when faces were only found and tracked (`--faces-only`): no probabilities, no emotion.
+    public var isClassified: Bool { !rawProbabilities.isEmpty }
 }
 
 /// A frame and what was found on it; what flows from the analysis stage to the sinks.

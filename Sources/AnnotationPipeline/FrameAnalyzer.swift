@@ -14,6 +14,8 @@ public struct AnalysisOptions: Sendable {
     /// A track the detector has not confirmed for longer than this is kept (its ID survives short gaps) but not
     /// reported, so faces that left the picture do not linger in the outputs.
     public var maximumCoastSeconds = 0.3
+    /// False: find and track faces only (`--faces-only`), no emotion.
+    public var classifiesEmotions = true
 
     public init() {}
 }
@@ -71,7 +73,7 @@ public final class FrameAnalyzer: @unchecked Sendable {
         tracked.removeAll { $0.secondsSinceDetection > options.maximumCoastSeconds }
         var crops: [UInt8] = []
         crops.reserveCapacity(tracked.count * options.cropper.side * options.cropper.side)
-        for face in tracked {
+        for face in tracked where options.classifiesEmotions {
             crops += options.cropper.crop(frame.image, box: face.box, landmarks: face.detection?.landmarks)
         }
         return LocatedFrame(frame: frame, faces: tracked, liveTrackIDs: liveTrackIDs, crops: crops, arrival: arrival)
@@ -82,6 +84,13 @@ public final class FrameAnalyzer: @unchecked Sendable {
         smoother.retainOnly(located.liveTrackIDs)
         guard !located.faces.isEmpty else { return AnnotatedFrame(frame: located.frame, faces: [], arrival: located.arrival) }
         let time = located.frame.seconds
+        guard options.classifiesEmotions else {
+            let faces = located.faces.map { face in
+                FaceAnnotation(trackID: face.id, box: face.box, detectionScore: face.detection?.score, rawProbabilities: [],
+                               smoothed: SmoothedEmotion(probabilities: [], label: 0, confidence: 0))
+            }
+            return AnnotatedFrame(frame: located.frame, faces: faces, arrival: located.arrival)
+        }
         let probabilities = classifier.probabilities(pixels: located.crops, count: located.faces.count)
         let faces = zip(located.faces, probabilities).map { face, raw in
             FaceAnnotation(trackID: face.id, box: face.box, detectionScore: face.detection?.score, rawProbabilities: raw,

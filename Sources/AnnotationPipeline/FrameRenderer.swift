@@ -20,12 +20,13 @@ public final class FrameRenderer {
         let fontSize = max(12, shortSide / 28)
         let padding = max(2, fontSize / 5)
         for face in annotated.faces {
-            let color = Color.of(face.emotion)
+            let color = face.isClassified ? Color.of(face.emotion) : Color.untracked
             let box = face.box.clipped(width: canvas.image.width, height: canvas.image.height)
             guard box.width >= 1, box.height >= 1 else { continue }
             canvas.strokeRectangle(box, color: color, thickness: thickness)
 
-            let label = "#\(face.trackID) \(face.emotion.name) \(Int((face.smoothed.confidence * 100).rounded()))%"
+            let label = face.isClassified
+                ? "#\(face.trackID) \(face.emotion.name) \(Int((face.smoothed.confidence * 100).rounded()))%" : "#\(face.trackID)"
             let (textWidth, textHeight) = canvas.measure(label, pixelSize: fontSize)
             let labelHeight = textHeight + 2 * padding
             let labelX = Int(box.x)
@@ -34,7 +35,7 @@ public final class FrameRenderer {
             canvas.fill(x: labelX, y: labelY, width: textWidth + 2 * padding, height: labelHeight, color: color, opacity: 0.85)
             canvas.draw(label, x: labelX + padding, y: labelY + padding, pixelSize: fontSize, color: color.contrasting)
 
-            if showsBars { drawBars(face, on: &canvas, box: box, fontSize: fontSize, padding: padding) }
+            if showsBars && face.isClassified { drawBars(face, on: &canvas, box: box, fontSize: fontSize, padding: padding) }
         }
         return canvas.image
     }

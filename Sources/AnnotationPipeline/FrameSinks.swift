@@ -86,10 +86,11 @@ public final class JSONLinesSink: FrameSink {
             let face_id: Int
             let box: [Float]
             let det_score: Float?
-            let emotion: String
-            let confidence: Float
-            let probabilities: [String: Float]
-            let raw_probabilities: [String: Float]
+            /// nil with --faces-only.
+            let emotion: String?
+            let confidence: Float?
+            let probabilities: [String: Float]?
+            let raw_probabilities: [String: Float]?
         }
         let frame: Int
         let time_s: Double
@@ -104,9 +105,10 @@ public final class JSONLinesSink: FrameSink {
             wall_time: annotated.arrival.map { ISO8601DateFormatter().string(from: $0) },
             faces: annotated.faces.map { face in
                 Record.Face(face_id: face.trackID, box: [face.box.x, face.box.y, face.box.width, face.box.height],
-                            det_score: face.detectionScore, emotion: face.emotion.name, confidence: face.smoothed.confidence,
-                            probabilities: Dictionary(uniqueKeysWithValues: zip(names, face.smoothed.probabilities)),
-                            raw_probabilities: Dictionary(uniqueKeysWithValues: zip(names, face.rawProbabilities)))
+                            det_score: face.detectionScore, emotion: face.isClassified ? face.emotion.name : nil,
+                            confidence: face.isClassified ? face.smoothed.confidence : nil,
+                            probabilities: face.isClassified ? Dictionary(uniqueKeysWithValues: zip(names, face.smoothed.probabilities)) : nil,
+                            raw_probabilities: face.isClassified ? Dictionary(uniqueKeysWithValues: zip(names, face.rawProbabilities)) : nil)
             })
         var line = try encoder.encode(record)
         line.append(0x0A)

@@ -67,9 +67,13 @@ public final class TimelineCSVWriter {
                           String(format: "%.1f", box.x), String(format: "%.1f", box.y),
                           String(format: "%.1f", box.width), String(format: "%.1f", box.height),
                           face.detectionScore.map { String(format: "%.4f", $0) } ?? ""]
-            fields += face.smoothed.probabilities.map { String(format: "%.5f", $0) }
-            fields += [face.emotion.name, String(format: "%.5f", face.smoothed.confidence)]
-            fields += face.rawProbabilities.map { String(format: "%.5f", $0) }
+            if face.isClassified {
+                fields += face.smoothed.probabilities.map { String(format: "%.5f", $0) }
+                fields += [face.emotion.name, String(format: "%.5f", face.smoothed.confidence)]
+                fields += face.rawProbabilities.map { String(format: "%.5f", $0) }
+            } else {
+                fields += Array(repeating: "", count: 7 + 2 + 7)  // --faces-only: no emotion
+            }
             text += fields.joined(separator: ",") + "\n"
         }
         return text

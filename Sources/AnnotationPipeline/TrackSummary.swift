@@ -14,11 +14,11 @@ public struct TrackSummary: Sendable, Codable {
     public var firstTime: Double
     public var lastTime: Double
     public var framesSeen: Int
-    /// Mean of the raw per-frame probabilities, by class name.
+    /// Mean of the raw per-frame probabilities, by class name (empty with --faces-only, as the next three).
     public var meanProbabilities: [String: Double]
     /// Share of the track's frames showing each emotion (after smoothing).
     public var timeShare: [String: Double]
-    public var dominantEmotion: String
+    public var dominantEmotion: String?
     public var segments: [Segment]
 
     enum CodingKeys: String, CodingKey {
@@ -33,6 +33,7 @@ public struct TrackSummaryAccumulator {
     private struct Running {
         var first: Double, last: Double
         var frames = 0
+        var classifiedFrames = 0
         var probabilitySums = [Double](repeating: 0, count: Emotion.allCases.count)
         var labelCounts = [Int](repeating: 0, count: Emotion.allCases.count)
         var segments: [TrackSummary.Segment] = []
@@ -48,6 +49,8 @@ public struct TrackSummaryAccumulator {
             var running = tracks[face.trackID] ?? Running(first: time, last: time)
             running.last = time
             running.frames += 1
+            guard face.isClassified else { tracks[face.trackID] = running; continue }
+            running.classifiedFrames += 1
             for (index, value) in face.rawProbabilities.enumerated() { running.probabilitySums[index] += Double(value) }
             running.labelCounts[face.smoothed.label] += 1
             let name = face.emotion.name
@@ -65,7 +68,11 @@ public struct TrackSummaryAccumulator {
     public var summaries: [TrackSummary] {
         tracks.keys.sorted().map { id in
             let running = tracks[id]!
-            let frames = Double(max(running.frames, 1))
+            guard running.classifiedFrames > 0 else {
+                return TrackSummary(id: id, firstTime: running.first, lastTime: running.last, framesSeen: running.frames,
+                                    meanProbabilities: [:], timeShare: [:], dominantEmotion: nil, segments: [])
+            }
+            let frames = Double(max(running.classifiedFrames, 1))
             var means: [String: Double] = [:]
             var shares: [String: Double] = [:]
             for emotion in Emotion.allCases {

@@ -28,6 +28,9 @@ struct AnalysisArguments: ParsableArguments {
                                valueName: "dir"))
     var detectorModels: String?
 
+    @Flag(help: "Find and track faces only, no emotion: numbered boxes in one colour per run, to check detection and tracking (faster; the CSV's emotion columns stay empty).")
+    var facesOnly = false
+
     @Option(help: ArgumentHelp("Run the detector on every Nth frame; the tracker carries faces in between (faster on long videos).",
                                valueName: "n"))
     var detectEvery = 1
@@ -82,6 +85,7 @@ struct AnalysisArguments: ParsableArguments {
     var options: AnalysisOptions {
         var options = AnalysisOptions()
         options.detectEvery = detectEvery
+        options.classifiesEmotions = !facesOnly
         options.minimumFaceSize = minFace
         switch smoothing {
         case "none": options.smoothing = SmoothingConfiguration(method: .none, switchMargin: switchMargin, switchSeconds: switchTime)

@@ -92,6 +92,22 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         XCTAssertTrue(beyond.standardError.contains("past the end"), beyond.standardError)
     }
 
+    /// The debug view of detection and tracking: numbered boxes, one ID for the one person, no emotion anywhere.
+    func testFacesOnlyTracksWithoutEmotions() throws {
+        let input = try TestSupport.sample("single_face.mp4")
+        _ = try annotate([input, "-o", path("faces.mp4"), "--faces-only", "--json", path("faces.json"), "--preset", "ultrafast"])
+        let table = try rows(path("faces.csv"))
+        XCTAssertEqual(try Probe(path("faces.mp4")).video?.frames, table.count)
+        let faceRows = table.filter { !$0["face_id"]!.isEmpty }
+        XCTAssertGreaterThanOrEqual(faceRows.count, table.count - 5, "the face is tracked throughout")
+        XCTAssertEqual(Set(faceRows.map { $0["face_id"]! }), ["1"])
+        XCTAssertTrue(faceRows.allSatisfy { row in !row["w"]!.isEmpty && (emotions + ["emotion", "confidence"]).allSatisfy { row[$0]!.isEmpty } })
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("faces.json")))) as! [String: Any]
+        let tracks = summary["tracks"] as! [[String: Any]]
+        XCTAssertEqual(tracks.count, 1)
+        XCTAssertNil(tracks[0]["dominant_emotion"])
+    }
+
     func testNoFaceVideoGivesOnlyNoFaceRowsAndAValidVideo() throws {
         let input = try TestSupport.sample("no_face.mp4")
         _ = try annotate([input, "-o", path("out.mp4"), "--preset", "ultrafast"])
