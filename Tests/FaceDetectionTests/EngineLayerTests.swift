@@ -27,6 +27,24 @@ final class EngineLayerTests: XCTestCase {
         }
     }
 
+    /// The vectorised rows: 3x3 (its own kernel) and 5x5 kernels on rows wider than a vector, with partial
+    /// last vectors, at strides 1 and 2, against grouped Conv2d; tolerance 1e-5 as above.
+    func testDepthwiseWideRowsMatchGroupedConvolution() {
+        var generator = RandomGenerator(seed: 11)
+        for (kernel, stride, width) in [(3, 1, 37), (3, 2, 37), (3, 1, 16), (5, 2, 29), (5, 1, 21)] {
+            let padding = stride == 1 ? Padding.uniform(kernel / 2) : Padding(top: 0, left: 0, bottom: kernel / 2 + 1, right: kernel / 2)
+            let weight = Tensor(normal: [3, 1, kernel, kernel], standardDeviation: 1, generator: &generator)
+            let bias = Tensor(normal: [3], standardDeviation: 1, generator: &generator)
+            let input = Tensor(normal: [1, 3, 11, width], standardDeviation: 1, generator: &generator)
+            let expected = Conv2d(weight: weight, bias: bias, stride: stride, padding: padding, groups: 3)
+                .forward(input, training: false)
+            let ours = DepthwiseConv2d(weight: weight, bias: bias, stride: stride, padding: padding)
+                .forward(input, training: false)
+            XCTAssertEqual(ours.shape, expected.shape)
+            XCTAssertLessThan(ours.maxAbsoluteDifference(expected), 1e-5, "\(kernel)x\(kernel) stride \(stride) width \(width)")
+        }
+    }
+
     func testZeroPadPlacesInputAndZeros() {
         let input = Tensor(shape: [1, 2, 2, 3], storage: (1...12).map(Float.init))
         let pad = ZeroPad2d(padding: Padding(top: 1, left: 0, bottom: 0, right: 2), channelsBefore: 0, channelsAfter: 1)
@@ -133,5 +151,20 @@ extension EngineLayerTests {
         XCTAssertLessThan(ours.maxAbsoluteDifference(expected), 1e-5)
         verifyGradients(PointwiseConv2d(weight: weight, bias: bias), inputShape: [2, 3, 3, 2])
         verifyGradients(PointwiseConv2d(weight: weight, bias: nil), inputShape: [1, 3, 2, 2])
+        // The product alone, in two bands of pixels (the second accumulating onto a start of 1), plus the bias
+        // by hand: the forward's values, 1e-5 as above.
+        let layer = PointwiseConv2d(weight: weight, bias: nil)
+        var banded = Tensor(repeating: 1, shape: expected.shape)
+        layer.product(input, into: &banded, pixels: 0..<10)
+        layer.product(input, into: &banded, pixels: 10..<28, accumulating: true)
+        for n in 0..<2 {
+            for o in 0..<5 {
+                for p in 0..<28 {
+                    let index = (n * 5 + o) * 28 + p
+                    XCTAssertEqual(banded.storage[index] + bias.storage[o] - (p < 10 ? 0 : 1), expected.storage[index],
+                                   accuracy: 1e-5)
+                }
+            }
+        }
     }
 }

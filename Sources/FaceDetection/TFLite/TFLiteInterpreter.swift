@@ -5,9 +5,12 @@ import NeuralEngine
 /// weights are converted from TFLite's NHWC/OHWI layouts to NCHW at load, float16 (and int8) constants behind
 /// DEQUANTIZE are widened once, a spatial PAD feeding a convolution is folded into the convolution's padding,
 /// a RELU is folded into the convolution or sum it follows, and ADD/RELU run in place when nothing else reads
-/// their input. 1x1 convolutions run as one sgemm on the NCHW storage (`PointwiseConv2d`), other convolutions
-/// as banded im2col + sgemm (`BandedConv2d`), depthwise ones as direct loops (`DepthwiseConv2d`); activation
-/// buffers are kept between calls.
+/// their input. An ADD of a 1x1 convolution's output (read by nothing else) folds into that convolution, with
+/// the channel PAD and 2x2 MAX_POOL on the other addend's way when only the ADD reads them (BlazeFace's
+/// residual shortcuts): those steps disappear. 1x1 convolutions run as sgemm on bands of the NCHW storage
+/// (`PointwiseConv2d`), each band finished (bias, residual, activation) in one pass while in cache; other
+/// convolutions as banded im2col + sgemm (`BandedConv2d`), depthwise ones as direct vector loops
+/// (`DepthwiseConv2d`); activation buffers are kept between calls.
 ///
 /// Layout: every rank-4 activation is held NCHW; other ranks in TFLite's own row-major shape. RESHAPE and
 /// CONCATENATION convert between the two where the model mixes them (BlazeFace's heads reshape NHWC maps into
@@ -22,8 +25,11 @@ public final class TFLiteInterpreter {
     /// Each output's shape as `run` returns it (NCHW for rank 4, else TFLite's shape).
     public let outputShapes: [[Int]]
     public let outputNames: [String]
-    /// The operator names of the compiled steps, in order (folded PADs and DEQUANTIZEs are absent).
+    /// The operator names of the compiled steps, in order (folded PADs and DEQUANTIZEs are absent; a 1x1
+    /// convolution with an ADD folded in is "CONV_2D+ADD").
     public var stepNames: [String] { steps.map(\.name) }
+    /// Each step's name with its kernel and its output's shape, for profiles (shapes are known after a run).
+    public var stepDescriptions: [String] { steps.map(describe) }
 
     private var steps: [Step] = []
     /// Activation storage, one slot per runtime tensor except where an in-place step shares its input's slot.
@@ -35,14 +41,26 @@ public final class TFLiteInterpreter {
         case none, relu, relu6, reluMinus1To1, tanh
     }
 
+    /// The residual a `residualPointwise` step adds: the first `channels` output channels get the slot's
+    /// values (2x2 max-pooled when `pooled`), the rest only the bias.
+    private struct Shortcut {
+        let slot: Int
+        let channels: Int
+        let pooled: Bool
+    }
+
     private enum Step {
         case convolution(BandedConv2d, input: Int, output: Int, Activation)
         case pointwise(PointwiseConv2d, input: Int, output: Int, Activation)
+        /// A 1x1 convolution and the ADD that reads it: the other addend (read through the channel PAD and 2x2
+        /// MAX_POOL that BlazeFace's shortcuts take) is added with the bias and the activation in the one pass
+        /// that finishes each band of the product.
+        case residualPointwise(PointwiseConv2d, input: Int, output: Int, Shortcut, Activation)
         case depthwise(DepthwiseConv2d, input: Int, output: Int, Activation)
         case add(Int, Int, output: Int, Activation)
         case activation(input: Int, output: Int, Activation)
         case pad(ZeroPad2d, input: Int, output: Int)
-        case maxPool(MaxPool2d, input: Int, output: Int)
+        case maxPool(kernel: Int, stride: Int, input: Int, output: Int)
         case resize(ResizeBilinear, input: Int, output: Int)
         /// Row-major reshape; the flags say whether the input is held NCHW (to be read as NHWC) and whether the
         /// output must be stored NCHW.
@@ -57,6 +75,8 @@ public final class TFLiteInterpreter {
             case .pointwise(let layer, let input, let output, .none): return .pointwise(layer, input: input, output: output, .relu)
             case .depthwise(let layer, let input, let output, .none): return .depthwise(layer, input: input, output: output, .relu)
             case .add(let first, let second, let output, .none): return .add(first, second, output: output, .relu)
+            case .residualPointwise(let layer, let input, let output, let shortcut, .none):
+                return .residualPointwise(layer, input: input, output: output, shortcut, .relu)
             default: return nil
             }
         }
@@ -64,6 +84,7 @@ public final class TFLiteInterpreter {
         var name: String {
             switch self {
             case .convolution, .pointwise: return "CONV_2D"
+            case .residualPointwise: return "CONV_2D+ADD"
             case .depthwise: return "DEPTHWISE_CONV_2D"
             case .add: return "ADD"
             case .activation: return "RELU"
@@ -119,14 +140,41 @@ public final class TFLiteInterpreter {
         return times
     }
 
+    private func describe(_ step: Step) -> String {
+        func slots(_ inputs: [Int], _ output: Int) -> String {
+            "\(inputs.map { "s\($0)" }.joined(separator: ",")) -> s\(output) \(self.slots[output].shape)"
+        }
+        switch step {
+        case .convolution(let layer, let input, let output, let activation):
+            let c = layer.convolution
+            return "CONV_2D \(c.kernelHeight)x\(c.kernelWidth)/\(c.stride) \(activation) \(slots([input], output))"
+        case .pointwise(_, let input, let output, let activation):
+            return "CONV_2D 1x1 \(activation) \(slots([input], output))"
+        case .residualPointwise(_, let input, let output, let shortcut, let activation):
+            return "CONV_2D 1x1 + \(shortcut.pooled ? "pooled " : "")\(shortcut.channels) channels of s\(shortcut.slot) "
+                + "\(activation) \(slots([input], output))"
+        case .depthwise(let layer, let input, let output, let activation):
+            return "DEPTHWISE_CONV_2D \(layer.kernelHeight)x\(layer.kernelWidth)/\(layer.stride) \(activation) "
+                + slots([input], output)
+        case .add(let first, let second, let output, let activation):
+            return "ADD \(activation) \(slots([first, second], output))"
+        case .activation(let input, let output, let activation):
+            return "\(activation) \(slots([input], output))"
+        case .pad(_, let input, let output), .maxPool(_, _, let input, let output), .resize(_, let input, let output),
+             .reshape(let input, let output, _, _, _):
+            return "\(step.name) \(slots([input], output))"
+        case .concatenate(let inputs, let output, _, _):
+            return "\(step.name) \(slots(inputs, output))"
+        }
+    }
+
     private func execute(_ step: Step) {
         switch step {
         case .convolution(let layer, let input, let output, let activation):
             layer.forward(slots[input], into: &slots[output])
             apply(activation, to: output)
         case .pointwise(let layer, let input, let output, let activation):
-            layer.forward(slots[input], into: &slots[output])
-            apply(activation, to: output)
+            pointwise(layer, input: input, output: output, shortcut: nil, activation)
         case .depthwise(let layer, let input, let output, let activation):
             layer.forward(slots[input], into: &slots[output])
             apply(activation, to: output)
@@ -149,8 +197,10 @@ public final class TFLiteInterpreter {
             apply(activation, to: output)
         case .pad(let layer, let input, let output):
             layer.forward(slots[input], into: &slots[output])
-        case .maxPool(let layer, let input, let output):
-            slots[output] = layer.forward(slots[input], training: false)
+        case .residualPointwise(let layer, let input, let output, let shortcut, let activation):
+            pointwise(layer, input: input, output: output, shortcut: shortcut, activation)
+        case .maxPool(let kernel, let stride, let input, let output):
+            InterpreterKernels.maxPool(slots[input], kernel: kernel, stride: stride, into: &slots[output])
         case .resize(let layer, let input, let output):
             layer.forward(slots[input], into: &slots[output])
         case .reshape(let input, let output, let shape, let fromChannelsFirst, let toChannelsFirst):
@@ -160,6 +210,35 @@ public final class TFLiteInterpreter {
             concatenate(inputs, into: output, axis: axis)
             apply(activation, to: output)
         }
+    }
+
+    /// Floats of input and output a band of a 1x1 convolution holds (128 KB): the band's product is finished
+    /// (bias, residual, activation) while it is still in the core's cache.
+    private static let bandFloats = 32 * 1024
+
+    private func pointwise(_ layer: PointwiseConv2d, input: Int, output: Int, shortcut: Shortcut?, _ activation: Activation) {
+        let inShape = slots[input].shape
+        let shape = [inShape[0], layer.outChannels, inShape[2], inShape[3]]
+        if slots[output].shape != shape { slots[output] = Tensor(zeros: shape) }
+        let (height, width) = (shape[2], shape[3])
+        let bias = layer.bias?.value.storage
+        let residual = shortcut.map { slots[$0.slot] }
+        let bounds: (Float, Float)
+        switch activation {
+        case .none, .tanh: bounds = (-.infinity, .infinity)
+        case .relu: bounds = (0, .infinity)
+        case .relu6: bounds = (0, 6)
+        case .reluMinus1To1: bounds = (-1, 1)
+        }
+        let rowsPerBand = max(1, Self.bandFloats / ((layer.inChannels + layer.outChannels) * width * shape[0]))
+        for first in Swift.stride(from: 0, to: height, by: rowsPerBand) {
+            let rows = first..<min(height, first + rowsPerBand)
+            layer.product(slots[input], into: &slots[output], pixels: (rows.lowerBound * width)..<(rows.upperBound * width))
+            InterpreterKernels.finish(&slots[output], bias: bias, shortcut: residual, channels: shortcut?.channels ?? 0,
+                                      pooled: shortcut?.pooled ?? false, lower: bounds.0, upper: bounds.1,
+                                      rows: rows)
+        }
+        if activation == .tanh { apply(activation, to: output) }
     }
 
     private func copy(_ source: Int, into target: Int) {
@@ -273,6 +352,11 @@ public final class TFLiteInterpreter {
         private var foldedPads: [Int: (input: Int, padding: Padding)] = [:]
         /// The step that computes each tensor.
         private var producers: [Int: Int] = [:]
+        /// Outputs of channel-only PADs (zeros after the channels) and of 2x2, stride-2 MAX_POOLs: tensor -> input.
+        private var channelPadSources: [Int: Int] = [:]
+        private var poolSources: [Int: Int] = [:]
+        /// Steps folded into a later one, dropped when the build ends.
+        private var foldedSteps: Set<Int> = []
 
         init(model: TFLiteModel, graph: TFLiteModel.SubGraph) throws(TFLiteError) {
             self.model = model
@@ -309,6 +393,7 @@ public final class TFLiteInterpreter {
             inputShape = storedShape(graph.inputs[0])
             _ = assignSlot(graph.inputs[0])
             for op in graph.operators { try add(op) }
+            steps = steps.indices.filter { !foldedSteps.contains($0) }.map { steps[$0] }
             for output in graph.outputs where slotOfTensor[output] == nil {
                 throw .unsupported("output \(tensor(output).name) is not computed by any supported operator")
             }
@@ -413,6 +498,7 @@ public final class TFLiteInterpreter {
                 }
                 let layer = ZeroPad2d(padding: spatial, channelsBefore: amounts[6], channelsAfter: amounts[7])
                 let output = try define(outputs[0], shape: layer.outputShape(for: storedShape(inputs[0])), for: name)
+                if spatial == .uniform(0), amounts[6] == 0 { channelPadSources[outputs[0]] = inputs[0] }
                 steps.append(.pad(layer, input: input, output: output))
 
             case BuiltinOperator.relu:
@@ -435,6 +521,7 @@ public final class TFLiteInterpreter {
                 guard tensor(inputs[0]).shape == tensor(inputs[1]).shape else {
                     throw .unsupported("ADD with broadcasting (\(tensor(inputs[0]).shape) + \(tensor(inputs[1]).shape))")
                 }
+                if try foldIntoPointwise(op, activation: try activation(fused, for: name)) { return }
                 let first = try runtime(inputs[0], for: name), second = try runtime(inputs[1], for: name)
                 let inPlace = readers[inputs[0]] == 1 && inputs[0] != graph.inputs[0] && first != second
                 let output = try define(outputs[0], shape: storedShape(inputs[0]), for: name, sharing: inPlace ? first : nil)
@@ -455,7 +542,8 @@ public final class TFLiteInterpreter {
                 }
                 let input = try runtime(inputs[0], for: name)
                 let output = try define(outputs[0], shape: [shape[0], shape[1], outHeight, outWidth], for: name)
-                steps.append(.maxPool(MaxPool2d(kernelSize: filterHeight, stride: strideHeight), input: input, output: output))
+                if filterHeight == 2, strideHeight == 2 { poolSources[outputs[0]] = inputs[0] }
+                steps.append(.maxPool(kernel: filterHeight, stride: strideHeight, input: input, output: output))
 
             case BuiltinOperator.resizeBilinear:
                 try requireCounts(2...2)
@@ -504,6 +592,35 @@ public final class TFLiteInterpreter {
             default:
                 throw .unsupportedOperator(name)
             }
+        }
+
+        /// Folds ADD(a, b) into the 1x1 convolution computing one addend when nothing else reads that addend
+        /// (it runs at the ADD's place instead, starting from its bias plus the other addend); also folds the
+        /// channel PAD and 2x2 MAX_POOL the other addend comes through when only the ADD reads them.
+        private mutating func foldIntoPointwise(_ op: TFLiteModel.Operator, activation: Activation) throws(TFLiteError) -> Bool {
+            for (product, other) in [(op.inputs[0], op.inputs[1]), (op.inputs[1], op.inputs[0])] where product != other {
+                guard readers[product] == 1, let producer = producers[product], !foldedSteps.contains(producer),
+                      case .pointwise(let layer, let input, let output, .none) = steps[producer] else { continue }
+                var source = other, shortcutChannels = storedShape(other)[1], folded: [Int] = [], pooled = false
+                if readers[source] == 1, let padded = channelPadSources[source], let pad = producers[source] {
+                    source = padded
+                    shortcutChannels = storedShape(padded)[1]
+                    folded.append(pad)
+                }
+                if readers[source] == 1, let pooledInput = poolSources[source], let pool = producers[source] {
+                    source = pooledInput
+                    pooled = true
+                    folded.append(pool)
+                }
+                guard let slot = slotOfTensor[source] else { continue }
+                foldedSteps.insert(producer)
+                foldedSteps.formUnion(folded)
+                _ = try define(op.outputs[0], shape: storedShape(product), for: "ADD", sharing: output)
+                let shortcut = Shortcut(slot: slot, channels: shortcutChannels, pooled: pooled)
+                steps.append(.residualPointwise(layer, input: input, output: output, shortcut, activation))
+                return true
+            }
+            return false
         }
 
         private mutating func addConvolution(_ op: TFLiteModel.Operator, name: String) throws(TFLiteError) {

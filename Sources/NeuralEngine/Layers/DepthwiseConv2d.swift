@@ -1,7 +1,8 @@
 /// Depthwise 2-D convolution over NCHW tensors: output channel o filters input channel o / multiplier with its
 /// own kernel. The same arithmetic as `Conv2d` with groups == inChannels, but as direct loops: im2col + sgemm
-/// with one-row matrices spends its time copying. Rows are processed as runs of valid output pixels per tap,
-/// so the inner loops have no bounds checks and vectorise at stride 1.
+/// with one-row matrices spends its time copying. Inference runs each plane as one contiguous vector loop over
+/// a phase-split, zero-padded copy (see `forward(_:into:)`); training's backward works on runs of valid
+/// output pixels per tap.
 public final class DepthwiseConv2d: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -16,6 +17,8 @@ public final class DepthwiseConv2d: Layer {
     private var input: Tensor?
     /// One zero-padded input plane (see forward), reused between calls.
     private var scratch: [Float] = []
+    /// One output plane as computed, rows `phaseWidth` apart (see forward).
+    private var run: [Float] = []
     private var scratchGeometry: [Int] = []
 
     /// `weight` is [outChannels, 1, kh, kw]; `multiplier` output channels per input channel.
@@ -52,6 +55,14 @@ public final class DepthwiseConv2d: Layer {
     }
 
     /// Inference into a caller-owned tensor, reusing its storage when it already has the output's shape.
+    ///
+    /// Each input plane is copied once into a zero-padded scratch plane split into stride x stride phases
+    /// (phase (py, px) holds the padded rows py, py + stride, ... and columns px, px + stride, ...), each
+    /// `phaseHeight` x `phaseWidth`. Output (oy, ox) then reads tap (ky, kx) at position
+    /// oy * phaseWidth + ox + (ky / stride) * phaseWidth + kx / stride of phase (ky % stride, kx % stride), so
+    /// every tap is one contiguous run over the whole plane, q = oy * phaseWidth + ox: no bounds checks, no
+    /// per-row loop overhead on the small planes deep in a network. Columns ox >= outWidth of the run are
+    /// computed and dropped when the rows are copied out.
     public func forward(_ input: Tensor, into output: inout Tensor) {
         precondition(input.rank == 4 && input.shape[1] == inChannels,
                      "DepthwiseConv2d expects [N, \(inChannels), H, W], got \(input.shape)")
@@ -61,73 +72,78 @@ public final class DepthwiseConv2d: Layer {
         let (height, width, outHeight, outWidth) = (input.shape[2], input.shape[3], shape[2], shape[3])
         let multiplier = outChannels / inChannels
         let taps = kernelHeight * kernelWidth
-        // Each input plane is copied once into a zero-padded scratch plane whose rows are split into `stride`
-        // phases (phase p holds padded columns p, p + stride, ...): every tap then reads a contiguous run, with
-        // no bounds checks, at any stride.
-        let paddedHeight = height + padding.top + padding.bottom
+        let phaseHeight = (height + padding.top + padding.bottom + stride - 1) / stride
         let phaseWidth = (width + padding.left + padding.right + stride - 1) / stride
-        let rowLength = stride * phaseWidth
-        // Only the image positions are ever written, so the padding stays zero while the geometry does.
+        let phaseSize = phaseHeight * phaseWidth
+        let runLength = (outHeight - 1) * phaseWidth + outWidth
+        // Only the image positions are ever written, so the padding stays zero while the geometry does. The
+        // slack lets the last vector of a run read and write past its end.
         if scratchGeometry != [height, width] {
-            scratch = [Float](repeating: 0, count: paddedHeight * rowLength)
+            scratch = [Float](repeating: 0, count: stride * stride * phaseSize + DepthwiseRun.lanes)
+            run = [Float](repeating: 0, count: runLength + DepthwiseRun.lanes)
             scratchGeometry = [height, width]
         }
         let biases = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
+        // Tap t of the kernel reads phase plane offsets[t] onwards.
+        var offsets: [Int] = []
+        for ky in 0..<kernelHeight {
+            for kx in 0..<kernelWidth {
+                offsets.append(((ky % stride) * stride + kx % stride) * phaseSize + (ky / stride) * phaseWidth + kx / stride)
+            }
+        }
         input.storage.withUnsafeBufferPointer { x in
             weight.value.storage.withUnsafeBufferPointer { w in
                 output.storage.withUnsafeMutableBufferPointer { y in
                     scratch.withUnsafeMutableBufferPointer { padded in
-                        let plane = padded.baseAddress!
-                        for n in 0..<input.shape[0] {
-                            for c in 0..<inChannels {
-                                let source = x.baseAddress! + (n * inChannels + c) * height * width
-                                for row in 0..<height {
-                                    let from = source + row * width
-                                    let to = plane + (row + padding.top) * rowLength
-                                    if stride == 1 {
-                                        (to + padding.left).update(from: from, count: width)
-                                        continue
-                                    }
-                                    for phase in 0..<stride {
-                                        // Image columns landing in this phase: (column + left) % stride == phase.
-                                        let first = ((phase - padding.left) % stride + stride) % stride
-                                        let target = to + phase * phaseWidth + (first + padding.left) / stride
-                                        let source = from + first
-                                        for j in 0..<((width - first + stride - 1) / stride) { target[j] = source[j * stride] }
-                                    }
-                                }
-                                for m in 0..<multiplier {
-                                    let o = c * multiplier + m
-                                    let out = y.baseAddress! + (n * outChannels + o) * outHeight * outWidth
-                                    let kernel = w.baseAddress! + o * taps
-                                    /// The input run of tap (ky, kx) for output row oy.
-                                    func run(_ oy: Int, _ ky: Int, _ kx: Int) -> UnsafeMutablePointer<Float> {
-                                        plane + (oy * stride + ky) * rowLength + (kx % stride) * phaseWidth + kx / stride
-                                    }
-                                    for oy in 0..<outHeight {
-                                        let line = out + oy * outWidth
-                                        if kernelHeight == 3 && kernelWidth == 3 {
-                                            // All nine taps in one pass over the row.
-                                            let (a0, a1, a2) = (run(oy, 0, 0), run(oy, 0, 1), run(oy, 0, 2))
-                                            let (b0, b1, b2) = (run(oy, 1, 0), run(oy, 1, 1), run(oy, 1, 2))
-                                            let (c0, c1, c2) = (run(oy, 2, 0), run(oy, 2, 1), run(oy, 2, 2))
-                                            let (k0, k1, k2, k3, k4) = (kernel[0], kernel[1], kernel[2], kernel[3], kernel[4])
-                                            let (k5, k6, k7, k8) = (kernel[5], kernel[6], kernel[7], kernel[8])
-                                            let shift = biases[o]
-                                            for ox in 0..<outWidth {
-                                                let top = k0 * a0[ox] + k1 * a1[ox] + k2 * a2[ox]
-                                                let middle = k3 * b0[ox] + k4 * b1[ox] + k5 * b2[ox]
-                                                let bottom = k6 * c0[ox] + k7 * c1[ox] + k8 * c2[ox]
-                                                line[ox] = shift + top + middle + bottom
+                        run.withUnsafeMutableBufferPointer { flat in
+                            let phases = padded.baseAddress!
+                            for n in 0..<input.shape[0] {
+                                for c in 0..<inChannels {
+                                    let source = x.baseAddress! + (n * inChannels + c) * height * width
+                                    for row in 0..<height {
+                                        let from = source + row * width
+                                        let paddedRow = row + padding.top
+                                        let to = phases + (paddedRow % stride) * stride * phaseSize
+                                            + (paddedRow / stride) * phaseWidth
+                                        if stride == 1 {
+                                            DepthwiseRun.copy(from, to: to + padding.left, count: width)
+                                            continue
+                                        }
+                                        if stride == 2 {
+                                            // Even image columns land in phase left % 2, odd ones in the other.
+                                            let even = to + (padding.left % 2) * phaseSize + padding.left / 2
+                                            let odd = to + ((padding.left + 1) % 2) * phaseSize + (padding.left + 1) / 2
+                                            DepthwiseRun.deinterleave(from, even: even, odd: odd, count: width)
+                                            continue
+                                        }
+                                        for phase in 0..<stride {
+                                            // Image columns landing in this phase: (column + left) % stride == phase.
+                                            let first = ((phase - padding.left) % stride + stride) % stride
+                                            let target = to + phase * phaseSize + (first + padding.left) / stride
+                                            let source = from + first
+                                            for j in 0..<((width - first + stride - 1) / stride) {
+                                                target[j] = source[j * stride]
                                             }
+                                        }
+                                    }
+                                    for m in 0..<multiplier {
+                                        let o = c * multiplier + m
+                                        let kernel = w.baseAddress! + o * taps
+                                        let result = flat.baseAddress!
+                                        if taps == 9 {
+                                            DepthwiseRun.filter9(phases, offsets: offsets, kernel: kernel, bias: biases[o],
+                                                                 into: result, count: runLength)
                                         } else {
-                                            line.update(repeating: biases[o], count: outWidth)
-                                            for ky in 0..<kernelHeight {
-                                                for kx in 0..<kernelWidth {
-                                                    let k = kernel[ky * kernelWidth + kx]
-                                                    let from = run(oy, ky, kx)
-                                                    for ox in 0..<outWidth { line[ox] += k * from[ox] }
-                                                }
+                                            DepthwiseRun.filter(phases, offsets: offsets, kernel: kernel, bias: biases[o],
+                                                                into: result, count: runLength)
+                                        }
+                                        let out = y.baseAddress! + (n * outChannels + o) * outHeight * outWidth
+                                        if phaseWidth == outWidth {
+                                            out.update(from: result, count: outHeight * outWidth)
+                                        } else {
+                                            for oy in 0..<outHeight {
+                                                DepthwiseRun.copy(result + oy * phaseWidth, to: out + oy * outWidth,
+                                                                  count: outWidth)
                                             }
                                         }
                                     }
@@ -205,5 +221,101 @@ public final class DepthwiseConv2d: Layer {
             }
         }
         return dInput
+    }
+}
+
+/// The depthwise filter over one plane's phase-split scratch (see `DepthwiseConv2d.forward`):
+/// result[q] = bias + sum over taps t of kernel[t] * phases[offsets[t] + q], for q in 0..<count.
+/// Explicit vectors, since with ten pointers in the loop the compiler's alias checks give up on vectorising
+/// it; the last vector reads and writes up to `lanes - 1` floats past the run (the buffers have that slack).
+enum DepthwiseRun {
+    typealias Vector = SIMD8<Float>
+    static let lanes = Vector.scalarCount
+
+    @inline(__always)
+    static func load(_ pointer: UnsafePointer<Float>) -> Vector {
+        UnsafeRawPointer(pointer).loadUnaligned(as: Vector.self)
+    }
+
+    @inline(__always)
+    static func store(_ value: Vector, _ pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Vector.self)
+    }
+
+    /// Copies a row: inline vectors rather than a memcpy call, whose overhead dominates on the short rows of
+    /// small planes (a 6 x 6 plane is a dozen such copies).
+    @inline(__always)
+    static func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+        var index = 0
+        while index + lanes <= count {
+            store(load(source + index), target + index)
+            index += lanes
+        }
+        if index + 4 <= count {
+            UnsafeMutableRawPointer(target + index)
+                .storeBytes(of: UnsafeRawPointer(source + index).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+            index += 4
+        }
+        if index < count { target[index] = source[index] }
+        if index + 1 < count { target[index + 1] = source[index + 1] }
+        if index + 2 < count { target[index + 2] = source[index + 2] }
+    }
+
+    /// even[j] = source[2j], odd[j] = source[2j + 1] for the `count` source floats.
+    @inline(__always)
+    static func deinterleave(_ source: UnsafePointer<Float>, even: UnsafeMutablePointer<Float>,
+                             odd: UnsafeMutablePointer<Float>, count: Int) {
+        var j = 0
+        while 2 * j + 8 <= count {
+            let pairs = load(source + 2 * j)
+            UnsafeMutableRawPointer(even + j).storeBytes(of: pairs.evenHalf, as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(odd + j).storeBytes(of: pairs.oddHalf, as: SIMD4<Float>.self)
+            j += 4
+        }
+        while 2 * j < count {
+            even[j] = source[2 * j]
+            if 2 * j + 1 < count { odd[j] = source[2 * j + 1] }
+            j += 1
+        }
+    }
+
+    /// Nine taps (3x3) in one pass, the sum in registers.
+    static func filter9(_ phases: UnsafePointer<Float>, offsets: [Int], kernel: UnsafePointer<Float>, bias: Float,
+                        into result: UnsafeMutablePointer<Float>, count: Int) {
+        let (a0, a1, a2) = (phases + offsets[0], phases + offsets[1], phases + offsets[2])
+        let (b0, b1, b2) = (phases + offsets[3], phases + offsets[4], phases + offsets[5])
+        let (c0, c1, c2) = (phases + offsets[6], phases + offsets[7], phases + offsets[8])
+        let (k0, k1, k2) = (Vector(repeating: kernel[0]), Vector(repeating: kernel[1]), Vector(repeating: kernel[2]))
+        let (k3, k4, k5) = (Vector(repeating: kernel[3]), Vector(repeating: kernel[4]), Vector(repeating: kernel[5]))
+        let (k6, k7, k8) = (Vector(repeating: kernel[6]), Vector(repeating: kernel[7]), Vector(repeating: kernel[8]))
+        let shift = Vector(repeating: bias)
+        var q = 0
+        while q < count {
+            let upper = k0 * load(a0 + q) + k1 * load(a1 + q) + k2 * load(a2 + q)
+            let middle = k3 * load(b0 + q) + k4 * load(b1 + q) + k5 * load(b2 + q)
+            let lower = k6 * load(c0 + q) + k7 * load(c1 + q) + k8 * load(c2 + q)
+            store(shift + upper + middle + lower, result + q)
+            q += lanes
+        }
+    }
+
+    /// Any kernel: up to eight taps per pass over the run, the partial sums kept in `result` between passes.
+    static func filter(_ phases: UnsafePointer<Float>, offsets: [Int], kernel: UnsafePointer<Float>, bias: Float,
+                       into result: UnsafeMutablePointer<Float>, count: Int) {
+        result.update(repeating: bias, count: count)
+        var first = 0
+        while first < offsets.count {
+            let taps = min(8, offsets.count - first)
+            var q = 0
+            while q < count {
+                var sum = load(result + q)
+                for t in first..<(first + taps) {
+                    sum += Vector(repeating: kernel[t]) * load(phases + offsets[t] + q)
+                }
+                store(sum, result + q)
+                q += lanes
+            }
+            first += taps
+        }
     }
 }

@@ -57,6 +57,34 @@ public final class PointwiseConv2d: Layer {
         }
     }
 
+    /// output[:, pixels] = W X[:, pixels] for each image (+= when `accumulating`), without the bias: for
+    /// callers that finish the output themselves (bias, a residual, an activation in one pass), going through
+    /// the image in bands of pixels so each band's output is still in cache for that pass.
+    public func product(_ input: Tensor, into output: inout Tensor, pixels range: Range<Int>? = nil,
+                        accumulating: Bool = false) {
+        precondition(input.rank == 4 && input.shape[1] == inChannels,
+                     "PointwiseConv2d expects [N, \(inChannels), H, W], got \(input.shape)")
+        let shape = [input.shape[0], outChannels, input.shape[2], input.shape[3]]
+        if output.shape != shape { output = Tensor(zeros: shape) }
+        let pixels = shape[2] * shape[3]
+        let range = range ?? 0..<pixels
+        precondition(range.lowerBound >= 0 && range.upperBound <= pixels, "pixels \(range) outside 0..<\(pixels)")
+        guard !range.isEmpty else { return }
+        input.storage.withUnsafeBufferPointer { x in
+            weight.value.storage.withUnsafeBufferPointer { w in
+                output.storage.withUnsafeMutableBufferPointer { y in
+                    for n in 0..<shape[0] {
+                        BLAS.gemm(transposeA: false, transposeB: false, m: outChannels, n: range.count, k: inChannels,
+                                  a: w.baseAddress!, lda: inChannels,
+                                  b: x.baseAddress! + n * inChannels * pixels + range.lowerBound, ldb: pixels,
+                                  beta: accumulating ? 1 : 0,
+                                  c: y.baseAddress! + n * outChannels * pixels + range.lowerBound, ldc: pixels)
+                    }
+                }
+            }
+        }
+    }
+
     public func backward(_ dOutput: Tensor) -> Tensor {
         guard let input else { preconditionFailure("PointwiseConv2d.backward needs a training-mode forward") }
         let pixels = input.shape[2] * input.shape[3]

@@ -8,6 +8,8 @@ public final class ResizeBilinear: Layer {
     public let halfPixelCenters: Bool
     private var inputShape: [Int] = []
     private var rows = Taps(), columns = Taps()
+    /// One row of the input, blended between its two source rows (forward).
+    private var blended: [Float] = []
 
     /// For one axis: the two source indices and the weight of the second, per output index.
     private struct Taps {
@@ -57,20 +59,26 @@ public final class ResizeBilinear: Layer {
         if output.shape != shape { output = Tensor(zeros: shape) }
         let (height, width) = (input.shape[2], input.shape[3])
         let (rows, columns) = (self.rows, self.columns)
+        if blended.count != width { blended = [Float](repeating: 0, count: width) }
+        // Separably: the two source rows blended once per output row (a contiguous, vectorised pass), then
+        // two taps per output pixel instead of four. The same weights as TFLite's reference kernel, products
+        // grouped differently (float rounding apart, the same values; exact where a weight is 0 or 1).
         input.storage.withUnsafeBufferPointer { x in
             output.storage.withUnsafeMutableBufferPointer { y in
-                for plane in 0..<(shape[0] * shape[1]) {
-                    let from = x.baseAddress! + plane * height * width
-                    let to = y.baseAddress! + plane * outputHeight * outputWidth
-                    for oy in 0..<outputHeight {
-                        let top = from + rows.lower[oy] * width, bottom = from + rows.upper[oy] * width
-                        let dy = rows.fraction[oy]
-                        let line = to + oy * outputWidth
-                        for ox in 0..<outputWidth {
-                            let (left, right, dx) = (columns.lower[ox], columns.upper[ox], columns.fraction[ox])
-                            // The same expression, term for term, as TFLite's reference kernel.
-                            line[ox] = top[left] * (1 - dy) * (1 - dx) + bottom[left] * dy * (1 - dx)
-                                + top[right] * (1 - dy) * dx + bottom[right] * dy * dx
+                blended.withUnsafeMutableBufferPointer { row in
+                    let line = row.baseAddress!
+                    for plane in 0..<(shape[0] * shape[1]) {
+                        let from = x.baseAddress! + plane * height * width
+                        let to = y.baseAddress! + plane * outputHeight * outputWidth
+                        for oy in 0..<outputHeight {
+                            let top = from + rows.lower[oy] * width, bottom = from + rows.upper[oy] * width
+                            let dy = rows.fraction[oy]
+                            for ix in 0..<width { line[ix] = top[ix] * (1 - dy) + bottom[ix] * dy }
+                            let out = to + oy * outputWidth
+                            for ox in 0..<outputWidth {
+                                let dx = columns.fraction[ox]
+                                out[ox] = line[columns.lower[ox]] * (1 - dx) + line[columns.upper[ox]] * dx
+                            }
                         }
                     }
                 }
