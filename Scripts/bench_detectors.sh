@@ -26,7 +26,7 @@
 # cannot be set up is skipped with the reason. Raw JSON lines go to .build/bench/detectors-<time>.jsonl.
 #
 # Numbers are only clean on a quiet machine: the script prints the load average and the processes using the CPU
-# before it starts, and marks the table CONTENDED when the load average says the cores were shared.
+# in the second before it starts (Scripts/cpu_busy.py), and marks the table CONTENDED when there were any.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -73,7 +73,7 @@ HELPER=Scripts/bench_detectors_reference.py
 # --- 1. What else is running (numbers taken beside other work are contended) -----------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 say "load average (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-BUSY=$(ps -eo pid,pcpu,etime,comm --sort=-pcpu --no-headers | awk -v self=$$ '$1 != self && $2 > 20 {print "    " $0}')
+BUSY=$(python3 Scripts/cpu_busy.py --exclude $$)
 if [ -n "$BUSY" ]; then
     say "WARNING: other processes are using the CPU; the numbers below will be contended:"
     printf '%s\n' "$BUSY" >&2
@@ -201,7 +201,7 @@ for faces in 1 10; do
 done
 
 # --- 6. The table ---------------------------------------------------------------------------------------------
-python3 "$HELPER" report "$RESULTS" --load-before "$LOAD_BEFORE"
+python3 "$HELPER" report "$RESULTS" --busy-before "$(printf "%s" "$BUSY" | grep -c . || true)"
 echo
 echo "raw results: $RESULTS$([ "$KEEP" = 1 ] && echo "; frames kept in $FRAMES")"
 [ "$STATUS" = 0 ] || die "some measurements failed (see the messages above)"

