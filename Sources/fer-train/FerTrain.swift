@@ -73,6 +73,9 @@ struct FerTrain: ParsableCommand {
     @Option(help: "Augmentation strength: 1 = rotation ±15°, zoom ±15%, shift ±10%, flips, brightness/contrast ±20%, random erasing 25%; 0 = none.")
     var augment: Float = 1
 
+    @Option(help: "mixup alpha: blend random pairs of images and their targets with lambda ~ Beta(alpha, alpha); 0.2 is typical, 0 = off. Training accuracy is then counted against each image's own label.")
+    var mixup: Float = 0
+
     @Option(help: ArgumentHelp(
         "Gaussian low-pass (sigma in pixels) applied to inputs at evaluation and in video, or 'auto'.",
         discussion: "auto measures the sharpness of the training and validation faces and picks the sigma that brings the validation faces to the training faces' sharpness (0 when they match)."))
@@ -156,6 +159,7 @@ struct FerTrain: ParsableCommand {
             options.augmentation = .standard(strength: augment)
             options.seed = seed
             options.inputBlurSigma = Float(inputBlur)
+            options.mixupAlpha = mixup > 0 ? mixup : nil
             trainer = try Trainer(options: options, training: training, validation: validationSet)
         }
         let architecture = trainer.architecture

@@ -14,6 +14,7 @@ final class ResumeTests: XCTestCase {
         options.batchSize = 16
         options.warmupEpochs = 1
         options.classWeighting = .sqrt
+        options.mixupAlpha = 0.2  // its draws must resume exactly too
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
 

@@ -220,14 +220,20 @@ public final class Trainer {
                 }
                 let started = Date()
                 let indices = order[(state.batch * options.batchSize)..<((state.batch + 1) * options.batchSize)]
-                let (input, labels) = makeBatch(indices: indices, epoch: state.epoch, batch: state.batch)
+                var (input, labels) = makeBatch(indices: indices, epoch: state.epoch, batch: state.batch)
+                var targets = loss.targets(labels: labels, classes: architecture.classes)
+                if let alpha = options.mixupAlpha, alpha > 0 {
+                    // Its own stream, so runs without mixup draw exactly what they drew before it existed.
+                    var generator = RandomGenerator(seed: mixedSeed(epoch: state.epoch, batch: state.batch, stream: 0x4D49_5855))
+                    Mixup(alpha: alpha).apply(to: &input, targets: &targets, generator: &generator)
+                }
                 for (index, layer) in network.allLayers.enumerated() {
                     (layer as? Dropout)?.reseed(mixedSeed(epoch: state.epoch, batch: state.batch, stream: 3 + UInt64(index)))
                 }
                 optimizer.learningRate = learningRate(atStep: state.step)
                 network.zeroGradients()
                 let logits = network.forward(input, training: true)
-                let (value, dLogits) = loss.lossAndGradient(logits: logits, targets: loss.targets(labels: labels, classes: architecture.classes))
+                let (value, dLogits) = loss.lossAndGradient(logits: logits, targets: targets)
                 _ = network.backward(dLogits)
                 optimizer.step()
 

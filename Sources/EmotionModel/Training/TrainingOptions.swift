@@ -24,6 +24,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Gaussian low-pass sigma for inputs at evaluation and inference; nil = measure from the data
     /// (see `Sharpness.matchingBlurSigma`).
     public var inputBlurSigma: Float?
+    /// mixup's alpha; nil (or 0) trains without mixup. Optional so that checkpoints written before it existed load.
+    public var mixupAlpha: Float?
 
     public init() {}
 
@@ -37,6 +39,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard (0..<1).contains(labelSmoothing) else { throw .badOption("label smoothing must be in [0, 1)") }
         guard weightDecay >= 0 else { throw .badOption("weight decay must not be negative") }
         if let inputBlurSigma, !(0...8).contains(inputBlurSigma) { throw .badOption("input blur must be 0 to 8 pixels") }
+        if let mixupAlpha, !(0...10).contains(mixupAlpha) { throw .badOption("mixup alpha must be 0 to 10") }
     }
 
     /// Per-class loss weights for the given class counts (mean weight over samples is 1).

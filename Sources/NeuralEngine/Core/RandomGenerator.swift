@@ -48,6 +48,29 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable {
         return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
     }
 
+    /// Gamma(shape, 1) by Marsaglia and Tsang's method (shape < 1 through Gamma(shape + 1) * U^(1/shape)).
+    public mutating func nextGamma(shape: Float) -> Float {
+        precondition(shape > 0, "gamma shape must be positive")
+        if shape < 1 {
+            let u = max(nextUnitFloat(), .leastNormalMagnitude)
+            return nextGamma(shape: shape + 1) * Float(_pow(Double(u), 1 / Double(shape)))
+        }
+        let d = Double(shape) - 1.0 / 3, c = 1 / (9 * d).squareRoot()
+        while true {
+            let x = Double(nextNormal())
+            let v = _pow(1 + c * x, 3)
+            guard v > 0 else { continue }
+            let u = max(Double(next() >> 11) * 0x1.0p-53, 1e-300)
+            if _log(u) < 0.5 * x * x + d - d * v + d * _log(v) { return Float(d * v) }
+        }
+    }
+
+    /// Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b)).
+    public mutating func nextBeta(_ a: Float, _ b: Float) -> Float {
+        let x = nextGamma(shape: a), y = nextGamma(shape: b)
+        return x + y > 0 ? x / (x + y) : 0.5
+    }
+
     // The state is a tuple; Codable goes through an array so checkpoints can store it.
     private enum CodingKeys: String, CodingKey { case state }
     public init(from decoder: Decoder) throws {
@@ -68,8 +91,10 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable {
 import Glibc
 private func _log(_ x: Double) -> Double { Glibc.log(x) }
 private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+private func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
 #else
 import Darwin
 private func _log(_ x: Double) -> Double { Darwin.log(x) }
 private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+private func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
 #endif
