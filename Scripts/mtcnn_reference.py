@@ -27,12 +27,10 @@ kernel's exact rule (stable sort by descending score, drop boxes whose IoU with 
 areas without +1; one image here, so the per-image offset changes nothing). Everything else is
 facenet-pytorch's own code.
 """
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import torch
@@ -72,36 +70,10 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
 
 
 def import_facenet():
-    try:
-        import torchvision  # noqa: F401
-        print('using torchvision', torchvision.__version__)
-    except Exception as error:  # ImportError, or the CUDA extension refusing to load
-        print(f'torchvision unavailable ({type(error).__name__}); using the batched_nms stand-in')
-        for name in [m for m in sys.modules if m == 'torchvision' or m.startswith('torchvision.')]:
-            del sys.modules[name]
-        vision = types.ModuleType('torchvision')
-        vision.ops = types.ModuleType('torchvision.ops')
-        vision.ops.boxes = types.ModuleType('torchvision.ops.boxes')
-        vision.ops.boxes.batched_nms = batched_nms
-        vision.transforms = types.ModuleType('torchvision.transforms')
-        vision.transforms.functional = types.ModuleType('torchvision.transforms.functional')
-        for module in (vision, vision.ops, vision.ops.boxes, vision.transforms, vision.transforms.functional):
-            sys.modules[module.__name__] = module
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        pil = types.ModuleType('PIL')
-        pil.Image = types.ModuleType('PIL.Image')
-        pil.Image.Image = type('Image', (), {})
-        sys.modules['PIL'], sys.modules['PIL.Image'] = pil, pil.Image
-    # The package's __init__ also imports the face-embedding network (and requests, to download its weights):
-    # register the package without running it, then import only models/mtcnn.py and its helpers.
-    spec = importlib.util.find_spec('facenet_pytorch')
-    package = types.ModuleType('facenet_pytorch')
-    package.__path__ = list(spec.submodule_search_locations)
-    sys.modules['facenet_pytorch'] = package
-    from facenet_pytorch.models import mtcnn
-    from facenet_pytorch.models.utils import detect_face
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from facenet_mtcnn import import_facenet_mtcnn
+    mtcnn, detect_face, nms = import_facenet_mtcnn(batched_nms)
+    print('batched_nms:', nms)
     return mtcnn, detect_face
 
 
