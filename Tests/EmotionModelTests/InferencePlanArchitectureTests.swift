@@ -34,13 +34,16 @@ final class InferencePlanArchitectureTests: XCTestCase {
             for batch in [1, 5, 19] {  // 19 > maximumBatch: runs as 8 + 8 + 3
                 let input = Tensor(normal: [batch, 1, side, side], standardDeviation: 1, generator: &generator)
                 let difference = plan.run(input).maxAbsoluteDifference(folded.forward(input, training: false))
-                // Same kernels: equal at batches the plan runs whole; 1e-5 on logits of order 1 for chunked ones.
-                XCTAssertLessThanOrEqual(difference, 1e-5, "\(name), batch \(batch)")
+                // The plan runs the 3x3 convolutions of >= 4 channels through Winograd F(2x2, 3x3), which rounds
+                // differently from forward's im2col (WinogradConvolutionTests: within 1e-4 relative per layer):
+                // 1e-4 on logits of order 1 (measured 1.5e-5 for vgg).
+                XCTAssertLessThanOrEqual(difference, 1e-4, "\(name), batch \(batch)")
             }
             // Unfolded (batch norms and dropout as layers), as for a network in training.
             let input = Tensor(normal: [2, 1, side, side], standardDeviation: 1, generator: &generator)
             let unfolded = InferencePlan(network, inputItemShape: [1, side, side], maximumBatch: 2)
-            XCTAssertLessThanOrEqual(unfolded.run(input).maxAbsoluteDifference(network.forward(input, training: false)), 1e-5,
+            // 1e-4: Winograd, as above.
+            XCTAssertLessThanOrEqual(unfolded.run(input).maxAbsoluteDifference(network.forward(input, training: false)), 1e-4,
                                      "\(name), unfolded")
         }
     }
@@ -87,7 +90,8 @@ final class InferencePlanArchitectureTests: XCTestCase {
         let allocations = countingMallocCalls {
             for _ in 0..<calls { _ = classifier.probabilities(pixels: pixels, count: 1, mirrorAverage: true) }
         }
-        // Per call: the outer array and one row of probabilities.
+        // Per call: the outer array and one row of probabilities. (OpenBLAS's own small-matrix sgemm scratch, taken
+        // by the Winograd products, is counted apart by the counter and is not ours.)
         XCTAssertLessThanOrEqual(allocations, 2 * calls)
     }
 }

@@ -1,6 +1,10 @@
 /// A learnable (or persistent) tensor with its accumulated gradient.
 public final class Parameter {
-    public var value: Tensor
+    /// Every mutation (assignment, `value.storage[i] += x`, `withUnsafeMutableBufferPointer`) bumps `version`.
+    /// Without `oldValue`, `didSet` keeps in-place mutation in place (SE-0268).
+    public var value: Tensor { didSet { version &+= 1 } }
+    /// Changes whenever `value` may have: caches derived from the value (Winograd weights) compare it.
+    public private(set) var version = 0
     public var gradient: Tensor
     /// Updated by the optimiser. Running statistics are persistent but not trainable.
     public let isTrainable: Bool

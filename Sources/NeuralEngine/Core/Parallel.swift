@@ -46,6 +46,13 @@ public enum Parallelism {
             }
         }
     }
+
+    /// Runs body over 0..<count cut into one contiguous slice per worker, for element-wise loops whose results do
+    /// not depend on the cut; below `minimumSlice` elements a slice is not worth a thread.
+    static func forEachSlice(_ count: Int, minimumSlice: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
+        let slices = max(1, min(Parallelism.workers, count / max(minimumSlice, 1)))
+        forEach(slices) { slice in body((count * slice / slices)..<(count * (slice + 1) / slices)) }
+    }
 }
 
 #if canImport(Glibc)

@@ -11,26 +11,40 @@ public final class ReLU: Layer {
     }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
-        var result = input
-        result.storage.withUnsafeMutableBufferPointer { values in
-            ReLU.rectify(values.baseAddress!, into: values.baseAddress!, count: values.count)
+        // Written to fresh storage by slices on the workers (in place would first copy the input on one core).
+        let rectified = [Float](unsafeUninitializedCapacity: input.count) { values, initialized in
+            input.storage.withUnsafeBufferPointer { x in
+                let shared = UncheckedSendable((x.baseAddress!, values.baseAddress!))
+                Parallelism.forEachSlice(input.count) { slice in
+                    let (x, y) = shared.value
+                    ReLU.rectify(x + slice.lowerBound, into: y + slice.lowerBound, count: slice.count)
+                }
+            }
+            initialized = input.count
         }
+        let result = Tensor(shape: input.shape, storage: rectified)
         output = training ? result : nil
         return result
     }
 
     public func backward(_ dOutput: Tensor) -> Tensor {
         guard let output else { preconditionFailure("ReLU.backward needs a training-mode forward") }
-        var dInput = dOutput
-        dInput.storage.withUnsafeMutableBufferPointer { dx in
-            output.storage.withUnsafeBufferPointer { y in
-                for index in 0..<dx.count {
-                    let gradient = dx[index]  // loaded unconditionally so the select vectorises
-                    dx[index] = y[index] > 0 ? gradient : 0
+        let dInput = [Float](unsafeUninitializedCapacity: dOutput.count) { dx, initialized in
+            dOutput.storage.withUnsafeBufferPointer { dy in
+                output.storage.withUnsafeBufferPointer { y in
+                    let shared = UncheckedSendable((dy.baseAddress!, y.baseAddress!, dx.baseAddress!))
+                    Parallelism.forEachSlice(dOutput.count) { slice in
+                        let (dy, y, dx) = shared.value
+                        for index in slice {
+                            let gradient = dy[index]  // loaded unconditionally so the select vectorises
+                            dx[index] = y[index] > 0 ? gradient : 0
+                        }
+                    }
                 }
             }
+            initialized = dOutput.count
         }
-        return dInput
+        return Tensor(shape: dOutput.shape, storage: dInput)
     }
 }
 

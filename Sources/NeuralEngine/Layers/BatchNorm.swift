@@ -60,8 +60,8 @@ public final class BatchNorm: Layer {
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
         let (batch, spatial) = layout(input.shape)
-        var output = input
         if !training {
+            var output = input
             output.storage.withUnsafeMutableBufferPointer { out in
                 normalizeWithRunningStatistics(out.baseAddress!, batch: batch, spatial: spatial, into: out.baseAddress!)
             }
@@ -72,79 +72,132 @@ public final class BatchNorm: Layer {
         precondition(perChannel > 1, "BatchNorm in training mode needs more than one value per channel")
         if normalized.count != input.count { normalized = [Float](repeating: 0, count: input.count) }
         if inverseDeviation.count != channels { inverseDeviation = [Float](repeating: 0, count: channels) }
-        input.storage.withUnsafeBufferPointer { x in
-            normalized.withUnsafeMutableBufferPointer { xHat in
-                output.storage.withUnsafeMutableBufferPointer { out in
-                    for c in 0..<channels {
-                        // Float sums within a plane (vectorised), Double across planes.
-                        var sum: Double = 0
-                        for n in 0..<batch {
-                            let plane = x.baseAddress! + (n * channels + c) * spatial
-                            var partial: Float = 0
-                            for s in 0..<spatial { partial += plane[s] }
-                            sum += Double(partial)
-                        }
-                        let mean = Float(sum / Double(perChannel))
-                        var squares: Double = 0
-                        for n in 0..<batch {
-                            let plane = x.baseAddress! + (n * channels + c) * spatial
-                            var partial: Float = 0
-                            for s in 0..<spatial { let d = plane[s] - mean; partial += d * d }
-                            squares += Double(partial)
-                        }
-                        let variance = Float(squares / Double(perChannel))
-                        let inverse = 1 / (variance + epsilon).squareRoot()
-                        inverseDeviation[c] = inverse
-                        let gamma = scale.value.storage[c], beta = shift.value.storage[c]
-                        for n in 0..<batch {
-                            let base = (n * channels + c) * spatial
-                            for s in 0..<spatial {
-                                let value = (x[base + s] - mean) * inverse
-                                xHat[base + s] = value
-                                out[base + s] = gamma * value + beta
+        var means = [Float](repeating: 0, count: channels), variances = means
+        let output = [Float](unsafeUninitializedCapacity: input.count) { out, initialized in
+            input.storage.withUnsafeBufferPointer { x in
+                normalized.withUnsafeMutableBufferPointer { xHat in
+                    inverseDeviation.withUnsafeMutableBufferPointer { inverses in
+                        means.withUnsafeMutableBufferPointer { means in
+                            variances.withUnsafeMutableBufferPointer { variances in
+                                scale.value.storage.withUnsafeBufferPointer { gammas in
+                                    shift.value.storage.withUnsafeBufferPointer { betas in
+                                        let shared = UncheckedSendable((x.baseAddress!, xHat.baseAddress!, out.baseAddress!,
+                                                                        inverses.baseAddress!, means.baseAddress!,
+                                                                        variances.baseAddress!, gammas.baseAddress!,
+                                                                        betas.baseAddress!))
+                                        // Channels are independent: each worker takes whole channels, whose sums keep
+                                        // their order, so the result does not depend on the number of workers.
+                                        Parallelism.forEach(channels) { c in
+                                            let (x, xHat, out, inverses, means, variances, gammas, betas) = shared.value
+                                            self.normalizeChannel(c, x, batch: batch, spatial: spatial, xHat: xHat,
+                                                                  out: out, gamma: gammas[c], beta: betas[c],
+                                                                  mean: &means[c], variance: &variances[c],
+                                                                  inverseDeviation: &inverses[c])
+                                        }
+                                    }
+                                }
                             }
                         }
-                        let unbiased = variance * Float(perChannel) / Float(perChannel - 1)
-                        runningMean.value.storage[c] += momentum * (mean - runningMean.value.storage[c])
-                        runningVariance.value.storage[c] += momentum * (unbiased - runningVariance.value.storage[c])
                     }
                 }
             }
+            initialized = input.count
         }
-        return output
+        for c in 0..<channels {
+            let unbiased = variances[c] * Float(perChannel) / Float(perChannel - 1)
+            runningMean.value.storage[c] += momentum * (means[c] - runningMean.value.storage[c])
+            runningVariance.value.storage[c] += momentum * (unbiased - runningVariance.value.storage[c])
+        }
+        return Tensor(shape: input.shape, storage: output)
+    }
+
+    /// Batch statistics of channel `c` and its normalised values (x-hat, cached) and outputs.
+    private func normalizeChannel(_ c: Int, _ x: UnsafePointer<Float>, batch: Int, spatial: Int,
+                                  xHat: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                                  gamma: Float, beta: Float,
+                                  mean: inout Float, variance: inout Float, inverseDeviation: inout Float) {
+        let perChannel = batch * spatial
+        // Float sums within a plane (vectorised), Double across planes.
+        var sum: Double = 0
+        for n in 0..<batch {
+            let plane = x + (n * channels + c) * spatial
+            var partial: Float = 0
+            for s in 0..<spatial { partial += plane[s] }
+            sum += Double(partial)
+        }
+        mean = Float(sum / Double(perChannel))
+        var squares: Double = 0
+        for n in 0..<batch {
+            let plane = x + (n * channels + c) * spatial
+            var partial: Float = 0
+            for s in 0..<spatial { let d = plane[s] - mean; partial += d * d }
+            squares += Double(partial)
+        }
+        variance = Float(squares / Double(perChannel))
+        let inverse = 1 / (variance + epsilon).squareRoot()
+        inverseDeviation = inverse
+        let mean = mean
+        for n in 0..<batch {
+            let base = (n * channels + c) * spatial
+            for s in 0..<spatial {
+                let value = (x[base + s] - mean) * inverse
+                xHat[base + s] = value
+                out[base + s] = gamma * value + beta
+            }
+        }
     }
 
     public func backward(_ dOutput: Tensor) -> Tensor {
         precondition(dOutput.shape == shape && !normalized.isEmpty, "BatchNorm.backward needs a training-mode forward")
         let (batch, spatial) = layout(shape)
         let count = Float(batch * spatial)
-        var dInput = Tensor(zeros: shape)
-        dOutput.storage.withUnsafeBufferPointer { dy in
-            normalized.withUnsafeBufferPointer { xHat in
-                dInput.storage.withUnsafeMutableBufferPointer { dx in
-                    for c in 0..<channels {
-                        var dShift: Float = 0, dScale: Float = 0
-                        for n in 0..<batch {
-                            let base = (n * channels + c) * spatial
-                            var shiftPart: Float = 0, scalePart: Float = 0
-                            for s in 0..<spatial { shiftPart += dy[base + s]; scalePart += dy[base + s] * xHat[base + s] }
-                            dShift += shiftPart
-                            dScale += scalePart
-                        }
-                        scale.gradient.storage[c] += dScale
-                        shift.gradient.storage[c] += dShift
-                        let factor = scale.value.storage[c] * inverseDeviation[c] / count
-                        for n in 0..<batch {
-                            let base = (n * channels + c) * spatial
-                            for s in 0..<spatial {
-                                dx[base + s] = factor * (count * dy[base + s] - dShift - xHat[base + s] * dScale)
+        var dScales = [Float](repeating: 0, count: channels), dShifts = dScales
+        let dInput = [Float](unsafeUninitializedCapacity: dOutput.count) { dx, initialized in
+            dOutput.storage.withUnsafeBufferPointer { dy in
+                normalized.withUnsafeBufferPointer { xHat in
+                    inverseDeviation.withUnsafeBufferPointer { inverses in
+                        scale.value.storage.withUnsafeBufferPointer { gammas in
+                            dScales.withUnsafeMutableBufferPointer { dScales in
+                                dShifts.withUnsafeMutableBufferPointer { dShifts in
+                                    let shared = UncheckedSendable((dy.baseAddress!, xHat.baseAddress!, dx.baseAddress!,
+                                                                    inverses.baseAddress!, gammas.baseAddress!,
+                                                                    dScales.baseAddress!, dShifts.baseAddress!))
+                                    // Whole channels per worker, as in forward.
+                                    Parallelism.forEach(channels) { c in
+                                        let (dy, xHat, dx, inverses, gammas, dScales, dShifts) = shared.value
+                                        var dShift: Float = 0, dScale: Float = 0
+                                        for n in 0..<batch {
+                                            let base = (n * self.channels + c) * spatial
+                                            var shiftPart: Float = 0, scalePart: Float = 0
+                                            for s in 0..<spatial {
+                                                shiftPart += dy[base + s]; scalePart += dy[base + s] * xHat[base + s]
+                                            }
+                                            dShift += shiftPart
+                                            dScale += scalePart
+                                        }
+                                        dScales[c] = dScale
+                                        dShifts[c] = dShift
+                                        let factor = gammas[c] * inverses[c] / count
+                                        for n in 0..<batch {
+                                            let base = (n * self.channels + c) * spatial
+                                            for s in 0..<spatial {
+                                                dx[base + s] = factor * (count * dy[base + s] - dShift - xHat[base + s] * dScale)
+                                            }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
+            initialized = dOutput.count
         }
-        return dInput
+        for c in 0..<channels {
+            scale.gradient.storage[c] += dScales[c]
+            shift.gradient.storage[c] += dShifts[c]
+        }
+        return Tensor(shape: shape, storage: dInput)
     }
 }
 

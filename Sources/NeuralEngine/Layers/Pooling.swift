@@ -31,12 +31,25 @@ public final class MaxPool2d: Layer {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
         var output = Tensor(zeros: [input.shape[0], input.shape[1], outHeight, outWidth])
         inputShape = input.shape
-        winners = [Int32](repeating: -1, count: training ? output.count : 0)
+        if winners.count != (training ? output.count : 0) { winners = [Int32](repeating: -1, count: training ? output.count : 0) }
         input.storage.withUnsafeBufferPointer { x in
             output.storage.withUnsafeMutableBufferPointer { y in
                 winners.withUnsafeMutableBufferPointer { best in
-                    pool(x.baseAddress!, planes: planes, height: height, width: width, into: y.baseAddress!,
-                         winners: training ? best.baseAddress : nil)
+                    // Slices of whole planes on the workers; a slice's winners count from its own first plane,
+                    // so they are moved by that plane's offset afterwards.
+                    let shared = UncheckedSendable((x.baseAddress!, y.baseAddress!, training ? best.baseAddress : nil))
+                    Parallelism.forEachSlice(planes, minimumSlice: 1 + (1 << 14) / max(height * width, 1)) { slice in
+                        let (x, y, best) = shared.value
+                        let (inOffset, outOffset) = (slice.lowerBound * height * width, slice.lowerBound * outHeight * outWidth)
+                        self.pool(x + inOffset, planes: slice.count, height: height, width: width, into: y + outOffset,
+                                  winners: best.map { $0 + outOffset })
+                        if let best, inOffset > 0 {
+                            let shift = Int32(inOffset)
+                            for index in outOffset..<(slice.upperBound * outHeight * outWidth) where best[index] >= 0 {
+                                best[index] += shift
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -177,16 +190,27 @@ public final class MaxPool2d: Layer {
 
     public func backward(_ dOutput: Tensor) -> Tensor {
         precondition(winners.count == dOutput.count, "MaxPool2d.backward needs a training-mode forward")
-        var dInput = Tensor(zeros: inputShape)
-        dInput.storage.withUnsafeMutableBufferPointer { dx in
+        let planes = inputShape[0] * inputShape[1]
+        let (inPlane, outPlane) = (inputShape[2] * inputShape[3], dOutput.count / max(planes, 1))
+        let count = inputShape.reduce(1, *)
+        // Every winner lies in its window's plane: slices of whole planes write disjoint parts of dInput.
+        let dInput = [Float](unsafeUninitializedCapacity: count) { dx, initialized in
             dOutput.storage.withUnsafeBufferPointer { dy in
                 winners.withUnsafeBufferPointer { best in
-                    // Windows that saw only padding have no winner (-1).
-                    for index in 0..<dy.count where best[index] >= 0 { dx[Int(best[index])] += dy[index] }
+                    let shared = UncheckedSendable((dx.baseAddress!, dy.baseAddress!, best.baseAddress!))
+                    Parallelism.forEachSlice(planes, minimumSlice: 1 + (1 << 14) / max(inPlane, 1)) { slice in
+                        let (dx, dy, best) = shared.value
+                        (dx + slice.lowerBound * inPlane).initialize(repeating: 0, count: slice.count * inPlane)
+                        // Windows that saw only padding have no winner (-1).
+                        for index in (slice.lowerBound * outPlane)..<(slice.upperBound * outPlane) where best[index] >= 0 {
+                            dx[Int(best[index])] += dy[index]
+                        }
+                    }
                 }
             }
+            initialized = count
         }
-        return dInput
+        return Tensor(shape: inputShape, storage: dInput)
     }
 }
 

@@ -50,18 +50,25 @@ public final class Adam: Optimizer {
         let correction1 = 1 - powf(beta1, Float(stepCount))
         let correction2 = 1 - powf(beta2, Float(stepCount))
         let stepSize = learningRate / correction1
+        let (learningRate, beta1, beta2, epsilon, decoupled) = (learningRate, beta1, beta2, epsilon, decoupledWeightDecay)
         for (index, parameter) in parameters.enumerated() {
             let decay = parameter.decays ? weightDecay : 0
             parameter.value.storage.withUnsafeMutableBufferPointer { w in
                 parameter.gradient.storage.withUnsafeBufferPointer { g in
                     firstMoments[index].withUnsafeMutableBufferPointer { m in
                         secondMoments[index].withUnsafeMutableBufferPointer { v in
-                            for i in 0..<w.count {
-                                var gradient = g[i]
-                                if decoupledWeightDecay { w[i] -= learningRate * decay * w[i] } else { gradient += decay * w[i] }
-                                m[i] = beta1 * m[i] + (1 - beta1) * gradient
-                                v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
-                                w[i] -= stepSize * m[i] / ((v[i] / correction2).squareRoot() + epsilon)
+                            guard !w.isEmpty else { return }
+                            // Element-wise: slices on the workers give the same values as one loop.
+                            let shared = UncheckedSendable((w.baseAddress!, g.baseAddress!, m.baseAddress!, v.baseAddress!))
+                            Parallelism.forEachSlice(w.count) { slice in
+                                let (w, g, m, v) = shared.value
+                                for i in slice {
+                                    var gradient = g[i]
+                                    if decoupled { w[i] -= learningRate * decay * w[i] } else { gradient += decay * w[i] }
+                                    m[i] = beta1 * m[i] + (1 - beta1) * gradient
+                                    v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+                                    w[i] -= stepSize * m[i] / ((v[i] / correction2).squareRoot() + epsilon)
+                                }
                             }
                         }
                     }
