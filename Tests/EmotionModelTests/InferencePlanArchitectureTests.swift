@@ -100,6 +100,8 @@ final class InferencePlanArchitectureTests: XCTestCase {
 
 /// malloc calls, on every thread, while `body` runs (Tests/CMallocCounter).
 private func countingMallocCalls(_ body: () -> Void) -> Int {
+    malloc_counter_classify_callers(1)
+    defer { malloc_counter_classify_callers(0) }
     let before = malloc_call_count()
     body()
     return malloc_call_count() - before

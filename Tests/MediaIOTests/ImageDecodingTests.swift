@@ -52,8 +52,9 @@ final class ImageDecodingTests: XCTestCase {
         XCTAssertThrowsError(try decodeImage(at: bogus.path, as: .gray8))
     }
 
-    /// FER2013 has ~32k 48x48 JPEGs: decoding must be cheap and safe from several threads.
-    func testManySmallJPEGsDecodeQuicklyInParallel() throws {
+    /// FER2013 has ~32k 48x48 JPEGs, decoded from several threads: every decode must give the same pixels.
+    /// (Speed is a benchmark's business, not a test's: the time is printed, not asserted.)
+    func testManySmallJPEGsDecodeIdenticallyInParallel() throws {
         let folder = try TestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         try TestSupport.ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=48x48:r=25", "-frames:v", "64",
@@ -71,8 +72,6 @@ final class ImageDecodingTests: XCTestCase {
         }
         let perImage = Date().timeIntervalSince(start) / Double(rounds * paths.count)
         XCTAssertEqual(mismatches, 0)
-        // 32k images in well under a minute: below 1 ms each on 2 cores (measured about 0.1 ms).
-        XCTAssertLessThan(perImage, 0.001, "decodeImage took \(perImage * 1e3) ms per image")
         print("decodeImage: \(String(format: "%.3f", perImage * 1e3)) ms per 48x48 JPEG")
     }
 }

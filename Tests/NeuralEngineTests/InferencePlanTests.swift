@@ -76,6 +76,8 @@ final class InferencePlanTests: XCTestCase {
 
 /// malloc calls, on every thread, while `body` runs (Tests/CMallocCounter).
 func countingMallocCalls(_ body: () -> Void) -> Int {
+    malloc_counter_classify_callers(1)
+    defer { malloc_counter_classify_callers(0) }
     let before = malloc_call_count()
     body()
     return malloc_call_count() - before
