@@ -67,10 +67,8 @@ public final class BandedConv2d: Layer {
                                         for kx in 0..<kernelWidth {
                                             let row = lowered + ((channel * kernelHeight + ky) * kernelWidth + kx) * band
                                             let offset = kx - padding.left
-                                            // ox * stride + offset in [0, width)
-                                            let first = min(outWidth, offset >= 0 ? 0 : (-offset + stride - 1) / stride)
-                                            let last = max(first, min(outWidth, width - 1 - offset >= 0
-                                                ? (width - 1 - offset) / stride + 1 : 0))
+                                            let inside = insideColumns(outWidth: outWidth, width: width, stride: stride,
+                                                                       shift: offset)
                                             for r in 0..<rows {
                                                 let target = row + r * outWidth
                                                 let iy = (firstRow + r) * stride - padding.top + ky
@@ -78,14 +76,8 @@ public final class BandedConv2d: Layer {
                                                     target.update(repeating: 0, count: outWidth)
                                                     continue
                                                 }
-                                                let line = plane + iy * width + offset
-                                                for ox in 0..<first { target[ox] = 0 }
-                                                if stride == 1 {
-                                                    (target + first).update(from: line + first, count: last - first)
-                                                } else {
-                                                    for ox in first..<last { target[ox] = line[ox * stride] }
-                                                }
-                                                for ox in last..<outWidth { target[ox] = 0 }
+                                                lowerRow(plane + iy * width + offset, inside: inside, stride: stride,
+                                                         outWidth: outWidth, into: target)
                                             }
                                         }
                                     }

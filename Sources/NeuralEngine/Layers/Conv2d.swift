@@ -339,6 +339,27 @@ final class ConvolutionScratch {
     }
 }
 
+/// The output columns ox whose input column ox * stride + shift lies inside 0..<width.
+func insideColumns(outWidth: Int, width: Int, stride: Int, shift: Int) -> Range<Int> {
+    let first = min(outWidth, max(0, (-shift + stride - 1) / stride))
+    let lastInside = width - 1 - shift  // the largest ox * stride that stays inside
+    let end = lastInside < 0 ? first : max(first, min(outWidth, lastInside / stride + 1))
+    return first..<end
+}
+
+/// One row of im2col columns: zeros before and after `inside`, and in between a plain (strided) copy of `line`
+/// (the input row, already offset by the kernel column), without a bounds test per pixel.
+func lowerRow(_ line: UnsafePointer<Float>, inside: Range<Int>, stride: Int, outWidth: Int,
+              into target: UnsafeMutablePointer<Float>) {
+    for ox in 0..<inside.lowerBound { target[ox] = 0 }
+    if stride == 1 {
+        (target + inside.lowerBound).update(from: line + inside.lowerBound, count: inside.count)
+    } else {
+        for ox in inside { target[ox] = line[ox * stride] }
+    }
+    for ox in inside.upperBound..<outWidth { target[ox] = 0 }
+}
+
 /// Index arithmetic shared by im2col and its adjoint col2im.
 /// Column matrix of one group: rows (channel, ky, kx), columns (image, outY, outX).
 struct ConvolutionGeometry {
@@ -357,12 +378,8 @@ struct ConvolutionGeometry {
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {
                     let row = (c * kernelHeight + ky) * kernelWidth + kx
-                    // Output columns whose input column lies inside the image: zeros before and after, and in
-                    // between a plain (strided) copy, without a bounds test per pixel.
                     let shift = kx - padding.left
-                    let first = min(outWidth, max(0, (-shift + stride - 1) / stride))
-                    let lastInside = width - 1 - shift  // the largest ox * stride that stays inside
-                    let end = lastInside < 0 ? first : max(first, min(outWidth, lastInside / stride + 1))
+                    let inside = insideColumns(outWidth: outWidth, width: width, stride: stride, shift: shift)
                     for n in 0..<batch {
                         let plane = input + ((n * channels + group * channelsPerGroup + c) * height) * width
                         let rowStart = columns + row * batchPixels + n * pixels
@@ -373,14 +390,7 @@ struct ConvolutionGeometry {
                                 for ox in 0..<outWidth { target[ox] = 0 }
                                 continue
                             }
-                            let line = plane + iy * width + shift
-                            for ox in 0..<first { target[ox] = 0 }
-                            if stride == 1 {
-                                (target + first).update(from: line + first, count: end - first)
-                            } else {
-                                for ox in first..<end { target[ox] = line[ox * stride] }
-                            }
-                            for ox in end..<outWidth { target[ox] = 0 }
+                            lowerRow(plane + iy * width + shift, inside: inside, stride: stride, outWidth: outWidth, into: target)
                         }
                     }
                 }
