@@ -35,7 +35,8 @@ let package = Package(
         .target(name: "EmotionModel", dependencies: ["NeuralEngine", "VisionCore", "MediaIO"],
                 // The model card, its evaluation reports and the training log document the weights; only the
                 // weights ship in the bundle.
-                exclude: ["Resources/MODEL_CARD.md", "Resources/fer-vgg.log.csv", "Resources/report", "Resources/report-tta"],
+                exclude: ["Resources/MODEL_CARD.md", "Resources/fer-vgg.log.csv", "Resources/report", "Resources/report-tta",
+                          "Resources/class-weighting.json"],
                 resources: [.copy("Resources/fer-vgg.safetensors")], swiftSettings: optimised),
         // Face detectors on our engine: BlazeFace from TFLite files (and later MTCNN).
         .target(name: "FaceDetection", dependencies: ["NeuralEngine", "VisionCore"], swiftSettings: optimised),

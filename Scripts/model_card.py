@@ -207,6 +207,18 @@ def main():
         f"{disgust['precision']:.2f} on its {disgust['support']} PublicTest faces; its ROC AUC ({disgust['auc']:.2f}) "
         "says the ranking is better than the argmax decisions. Happy, the largest class, is also the easiest "
         f"(recall {per_class['happy']['recall']:.2f}).\n")
+    weighting_path = os.path.join(card_folder, "class-weighting.json")
+    if os.path.exists(weighting_path):
+        comparison = json.load(open(weighting_path))
+        add(f"The weighting was chosen on PublicTest (`Scripts/compare_class_weighting.sh`): the same recipe on the small "
+            f"`{comparison['arch']}` network for {comparison['epochs']} epochs with each weighting "
+            f"(best macro F1: `{comparison['best']}`; per-class columns are recall):\n")
+        add("| `--class-weighting` | accuracy | macro F1 | " + " | ".join(CLASSES) + " |\n|---|---|---|"
+            + "---|" * len(CLASSES))
+        for run in comparison["runs"]:
+            add(f"| {run['weighting']} | {percent(run['accuracy'])} | {run['macro_f1']:.3f} | "
+                + " | ".join(f"{run['recall'][name]:.2f}" for name in CLASSES) + " |")
+        add("")
     add(f"**Confusions.** Fear is the weakest class (recall {per_class['fear']['recall']:.2f}): fear -> surprise "
         f"{confused('fear', 'surprise')}, fear -> sad {confused('fear', 'sad')}, fear -> neutral "
         f"{confused('fear', 'neutral')}; surprise -> fear {confused('surprise', 'fear')}. Fear and surprise share "

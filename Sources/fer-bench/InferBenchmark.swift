@@ -2,9 +2,11 @@ import ArgumentParser
 import EmotionModel
 import NeuralEngine
 
-/// Single-face inference latency, two ways: the whole `EmotionClassifier` call (pixels -> low-pass and
-/// normalisation -> BN-folded network -> softmax), which is what a video frame pays per face, and the folded
-/// network alone on a ready tensor, which is what PyTorch and ONNX Runtime are timed on.
+/// Single-face inference latency, three ways: the whole `EmotionClassifier` call (pixels -> low-pass and
+/// normalisation -> BN-folded network -> softmax), which is what a video frame pays per face; the folded network
+/// alone on a ready tensor through the `InferencePlan` the classifier runs (`infer_plan`), which is what PyTorch
+/// and ONNX Runtime are timed on; and the same network through `Sequential.forward` (`infer_network`, the
+/// training code in evaluation mode, which allocates and uses im2col throughout).
 struct InferBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer", abstract: "Inference latency (p50/p95) of EmotionClassifier with batch norms folded.")
@@ -74,6 +76,12 @@ struct InferBenchmark: ParsableCommand {
         }
 
         var sink: Float = 0
+        let plan = InferencePlan(network, inputItemShape: Array(input.shape.dropFirst()), maximumBatch: batch)
+        var logits = [Float](repeating: 0, count: batch * plan.outputItemShape.reduce(1, *))
+        measure("infer_plan") {
+            plan.run(input.storage, count: batch, into: &logits)
+            sink += logits[0]
+        }
         measure("infer_network") { sink += network.forward(input, training: false).storage[0] }
         measure("infer_classifier") { sink += classifier.probabilities(pixels: pixels, count: batch)[0][0] }
         if sink.isNaN { print("# NaN in outputs") }

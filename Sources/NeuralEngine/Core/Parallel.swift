@@ -1,5 +1,5 @@
 import COpenBLAS
-import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,6 +10,8 @@ import Glibc
 public enum Parallelism {
     nonisolated(unsafe) private static var workerCount = 2
     nonisolated(unsafe) private static var configured = false
+    /// Helper threads for `forEach`, one fewer than `workers`; replaced when `workers` changes.
+    private static let currentPool = Mutex<WorkerPool?>(nil)
 
     /// Worker threads for chunked layers (default: the number of cores).
     public static var workers: Int {
@@ -32,18 +34,38 @@ public enum Parallelism {
     }
 
     /// Runs body(0..<count) over at most `limit` workers; each worker takes every workers-th index, so with
-    /// per-worker scratch areas, index % min(workers, count, limit) names the caller's area.
-    static func forEach(_ count: Int, workers limit: Int = .max, _ body: (Int) -> Void) {
+    /// per-worker scratch areas, index % min(workers, count, limit) names the caller's area. While the pool is
+    /// busy with another call (another thread's network, or a nested call), the indices run one after another
+    /// on the calling thread. Handing the closure to the helpers costs one small allocation per call; paths that
+    /// must not allocate (inference) pass a `ParallelTask` instead.
+    public static func forEach(_ count: Int, workers limit: Int = .max, _ body: (Int) -> Void) {
         let workers = min(Parallelism.workers, count, limit)
         if workers <= 1 {
             for index in 0..<count { body(index) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for index in stride(from: worker, to: count, by: workers) { shared.value(index) }
-            }
+        withoutActuallyEscaping(body) { body in pool().run(count, workers: workers, ClosureTask(body: body)) }
+    }
+
+    /// `forEach` of a task value: allocates nothing.
+    public static func forEach<Task: ParallelTask>(_ count: Int, workers limit: Int = .max, _ task: Task) {
+        let workers = min(Parallelism.workers, count, limit)
+        if workers <= 1 {
+            for index in 0..<count { task.run(index) }
+            return
+        }
+        pool().run(count, workers: workers, task)
+    }
+
+    /// The pool for the current worker count (made on first use, and again after `workers` changed).
+    private static func pool() -> WorkerPool {
+        let helpers = workers - 1
+        return currentPool.withLock { pool in
+            if let existing = pool, existing.helpers == helpers { return existing }
+            pool?.retire()
+            let fresh = WorkerPool(helpers: helpers)
+            pool = fresh
+            return fresh
         }
     }
 

@@ -62,47 +62,131 @@ extension Conv2d {
     }
 
     /// `convolve` through Winograd: chunks of whole images go to the workers, worker w using `areas[w]` (columns:
-    /// the transformed input, then the staging rows; product: the 16 products). Allocates nothing once reserved.
+    /// the transformed input, then the staging rows; product: the 16 products). With fewer chunks than workers
+    /// (batch-1 inference) the workers share each chunk instead, by channels. Allocates nothing once reserved.
     func winogradConvolve(_ source: UnsafePointer<Float>, batch: Int, height: Int, width: Int,
                           into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch]) {
         let g = winogradGeometry(height: height, width: width, batch: batch)
         let chunks = (batch + g.imagesPerChunk - 1) / g.imagesPerChunk
-        let workers = min(Parallelism.workers, chunks, areas.count)
+        let workers = min(Parallelism.workers, areas.count)
         precondition(workers > 0, "Conv2d needs a scratch area")
         // Checked here, before the workers start: they only read the transformed weights.
         let transformed = winogradWeights.transformed(weight, outChannels: outChannels, inChannels: inChannels)
-        let inputImage = inChannels * height * width
-        let outputImage = outChannels * g.outHeight * g.outWidth
 
         func run(_ biases: UnsafePointer<Float>?) {
-            let shared = UncheckedSendable((source, transformed, out, biases))
-            Parallelism.forEach(chunks, workers: workers) { chunk in
-                let (source, transformed, out, biases) = shared.value
-                let first = chunk * g.imagesPerChunk
-                let count = min(g.imagesPerChunk, batch - first)
-                let area = areas[chunk % workers]
-                let inputCount = g.transformedInputCount(images: count)
-                let columns = area.columns(inputCount + g.stagingCount)
-                let product = area.product(g.productCount(images: count))
-                let tiles = count * g.tilesPerImage
-                for n in 0..<count {
-                    g.transformInput(source + (first + n) * inputImage, tileOffset: n * g.tilesPerImage, tiles: tiles,
-                                     into: columns, staging: columns + inputCount)
-                }
-                for k in 0..<16 {
-                    BLAS.gemm(transposeA: false, transposeB: false, m: g.outChannels, n: tiles, k: g.inChannels,
-                              a: transformed + k * g.outChannels * g.inChannels, lda: g.inChannels,
-                              b: columns + k * g.inChannels * tiles, ldb: tiles,
-                              beta: 0, c: product + k * g.outChannels * tiles, ldc: tiles)
-                }
-                for n in 0..<count {
-                    g.transformOutput(product, tileOffset: n * g.tilesPerImage, tiles: tiles, biases: biases,
-                                      into: out + (first + n) * outputImage)
-                }
+            let pass = WinogradPass(geometry: g, source: source, weights: transformed, biases: biases, out: out,
+                                    batch: batch)
+            guard chunks < workers else {
+                return Parallelism.forEach(chunks, workers: workers,
+                                           WinogradChunkTask(pass: pass, areas: areas, workers: workers))
+            }
+            for chunk in 0..<chunks {
+                let images = pass.images(ofChunk: chunk)
+                // Two rounds, because every product needs every input channel's transform.
+                Parallelism.forEach(workers, WinogradSharedInputTask(pass: pass, images: images, areas: areas,
+                                                                     workers: workers))
+                Parallelism.forEach(workers, WinogradSharedProductTask(pass: pass, images: images, area: areas[0],
+                                                                       workers: workers))
             }
         }
         if let bias { bias.value.storage.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
     }
+}
+
+/// One Winograd convolution of a batch: where its input, transformed weights and output live, and the two halves
+/// of the work on a chunk of images, each restricted to a range of channels so that workers can share a chunk.
+private struct WinogradPass {
+    let geometry: WinogradGeometry
+    let source: UnsafePointer<Float>
+    let weights: UnsafePointer<Float>
+    let biases: UnsafePointer<Float>?
+    let out: UnsafeMutablePointer<Float>
+    let batch: Int
+
+    func images(ofChunk chunk: Int) -> Range<Int> {
+        let first = chunk * geometry.imagesPerChunk
+        return first..<min(batch, first + geometry.imagesPerChunk)
+    }
+
+    /// V of input `channels` of every tile of `images` into `area`'s columns, with `staging`'s staging rows.
+    func transformInput(images: Range<Int>, channels: Range<Int>, area: ConvolutionScratch,
+                        staging: ConvolutionScratch) {
+        let g = geometry
+        let inputCount = g.transformedInputCount(images: images.count)
+        let columns = area.columns(inputCount + g.stagingCount)
+        let rows = staging.columns(inputCount + g.stagingCount) + inputCount
+        let tiles = images.count * g.tilesPerImage
+        for (n, image) in images.enumerated() {
+            g.transformInput(source + image * g.inChannels * g.height * g.width, channels: channels,
+                             tileOffset: n * g.tilesPerImage, tiles: tiles, into: columns, staging: rows)
+        }
+    }
+
+    /// The 16 products for `outputChannels` from the transformed input in `area`, and their output transform.
+    func multiplyAndTransformOutput(images: Range<Int>, outputChannels: Range<Int>, area: ConvolutionScratch) {
+        guard !outputChannels.isEmpty else { return }
+        let g = geometry
+        let columns = area.columns(g.transformedInputCount(images: images.count) + g.stagingCount)
+        let product = area.product(g.productCount(images: images.count))
+        let tiles = images.count * g.tilesPerImage
+        let firstRow = outputChannels.lowerBound
+        for k in 0..<16 {
+            BLAS.gemm(transposeA: false, transposeB: false, m: outputChannels.count, n: tiles, k: g.inChannels,
+                      a: weights + (k * g.outChannels + firstRow) * g.inChannels, lda: g.inChannels,
+                      b: columns + k * g.inChannels * tiles, ldb: tiles,
+                      beta: 0, c: product + (k * g.outChannels + firstRow) * tiles, ldc: tiles)
+        }
+        for (n, image) in images.enumerated() {
+            g.transformOutput(product, channels: outputChannels, tileOffset: n * g.tilesPerImage, tiles: tiles,
+                              biases: biases, into: out + image * g.outChannels * g.outHeight * g.outWidth)
+        }
+    }
+}
+
+/// Whole chunks per worker: chunk c on worker c % workers, in `areas[c % workers]`.
+private struct WinogradChunkTask: ParallelTask {
+    let pass: WinogradPass
+    let areas: [ConvolutionScratch]
+    let workers: Int
+
+    func run(_ chunk: Int) {
+        let area = areas[chunk % workers]
+        let images = pass.images(ofChunk: chunk)
+        pass.transformInput(images: images, channels: 0..<pass.geometry.inChannels, area: area, staging: area)
+        pass.multiplyAndTransformOutput(images: images, outputChannels: 0..<pass.geometry.outChannels, area: area)
+    }
+}
+
+/// One chunk's input transform shared by input channels; the transformed input lands in `areas[0]`.
+private struct WinogradSharedInputTask: ParallelTask {
+    let pass: WinogradPass
+    let images: Range<Int>
+    let areas: [ConvolutionScratch]
+    let workers: Int
+
+    func run(_ worker: Int) {
+        pass.transformInput(images: images, channels: share(of: pass.geometry.inChannels, worker, of: workers),
+                            area: areas[0], staging: areas[worker])
+    }
+}
+
+/// One chunk's products and output transform shared by output channels, from the transformed input in `area`.
+private struct WinogradSharedProductTask: ParallelTask {
+    let pass: WinogradPass
+    let images: Range<Int>
+    let area: ConvolutionScratch
+    let workers: Int
+
+    func run(_ worker: Int) {
+        pass.multiplyAndTransformOutput(images: images,
+                                        outputChannels: share(of: pass.geometry.outChannels, worker, of: workers),
+                                        area: area)
+    }
+}
+
+/// Worker `worker`'s contiguous part of 0..<total.
+private func share(of total: Int, _ worker: Int, of workers: Int) -> Range<Int> {
+    (total * worker / workers)..<(total * (worker + 1) / workers)
 }
 
 /// Tunables of the Winograd dispatch (see `Conv2d.usesWinograd`).
@@ -175,17 +259,17 @@ struct WinogradGeometry {
     func transformedInputCount(images: Int) -> Int { 16 * inChannels * images * tilesPerImage }
     func productCount(images: Int) -> Int { 16 * outChannels * images * tilesPerImage }
 
-    /// V = B^T d B of every tile of one image into `v` [16, inChannels, tiles] at column `tileOffset`.
+    /// V = B^T d B of `channels` of every tile of one image into `v` [16, inChannels, tiles] at column `tileOffset`.
     /// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Per tile row, the four input rows are copied (zero padded,
     /// split into even and odd columns) to `staging`, transformed down the columns, then across, all contiguous.
-    func transformInput(_ image: UnsafePointer<Float>, tileOffset: Int, tiles: Int,
+    func transformInput(_ image: UnsafePointer<Float>, channels: Range<Int>, tileOffset: Int, tiles: Int,
                         into v: UnsafeMutablePointer<Float>, staging: UnsafeMutablePointer<Float>) {
         let columns = stagingColumns
         let matrixStride = inChannels * tiles
         // Inside columns: even k with 0 <= 2k - left < width, odd k with 0 <= 2k + 1 - left < width.
         let evenStart = min(columns, (left + 1) / 2), evenEnd = max(evenStart, min(columns, (width + left + 1) / 2))
         let oddStart = min(columns, left / 2), oddEnd = max(oddStart, min(columns, (width + left) / 2))
-        for c in 0..<inChannels {
+        for c in channels {
             let plane = image + c * height * width
             for ty in 0..<tilesY {
                 for r in 0..<4 {
@@ -248,13 +332,13 @@ struct WinogradGeometry {
         }
     }
 
-    /// Y = A^T M A + bias of every tile of one image from `m` [16, outChannels, tiles] at column `tileOffset` into
+    /// Y = A^T M A + bias of `channels` of every tile of one image from `m` [16, outChannels, tiles] at column `tileOffset` into
     /// `out` [outChannels, outHeight, outWidth]. A^T = [1 1 1 0; 0 1 -1 -1].
-    func transformOutput(_ m: UnsafePointer<Float>, tileOffset: Int, tiles: Int, biases: UnsafePointer<Float>?,
-                         into out: UnsafeMutablePointer<Float>) {
+    func transformOutput(_ m: UnsafePointer<Float>, channels: Range<Int>, tileOffset: Int, tiles: Int,
+                         biases: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
         let matrixStride = outChannels * tiles
         let fullX = outWidth / 2
-        for o in 0..<outChannels {
+        for o in channels {
             let shift = biases?[o] ?? 0
             let plane = out + o * outHeight * outWidth
             for ty in 0..<tilesY {
