@@ -7,8 +7,9 @@
 #
 # Trains on FER2013 Training (train/), selects on PublicTest (val/). A run takes about 4-5 hours on 2 cores
 # (~90 images/s), so it spans sessions: Ctrl-C (or SIGTERM) saves an exact checkpoint in Scripts/training/,
-# commit that folder, and the next call resumes bit for bit. When the run is complete the best model is copied
-# to Sources/EmotionModel/Resources/ and evaluated (with and without test-time augmentation).
+# commit that folder, and the next call resumes bit for bit. When the run is complete the best model goes to
+# Sources/EmotionModel/Resources/ with its input low-pass selected on val, and is evaluated (with and without
+# test-time augmentation).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,6 +18,8 @@ RUN=Scripts/training
 MODEL=$RUN/fer-vgg.safetensors
 CHECKPOINT=$RUN/fer-vgg.checkpoint.safetensors
 EPOCHS=40
+# Input low-pass sigmas tried on val when publishing (fer-train's sharpness match was 2.9 px).
+BLUR_GRID=2.5:4.1:0.2
 
 if [ ! -d "$DATA/fer2013/train" ] && [ ! -d "$DATA/train" ]; then
     echo "unpacking ../shared/datasets/fer2013.tar.gz into $DATA/ (git-ignored)"
@@ -29,12 +32,13 @@ swift build -c release --product fer-train --product fer-eval
 # augmentation, and the model card generated from them (Sources/EmotionModel/Resources/).
 publish() {
     local resources=Sources/EmotionModel/Resources
-    cp "$MODEL" "$resources/fer-vgg.safetensors"
     cp "$RUN/fer-vgg.log.csv" "$resources/fer-vgg.log.csv"
+    # The weights as fer-train selected them; the input low-pass re-selected on val around the sharpness match
+    # (recorded in the file's metadata and the card), then the report of the shipped file with TTA.
     .build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --log "$RUN/fer-vgg.log.csv" \
-        --report "$resources/report"
-    .build/release/fer-eval --model "$MODEL" --data "$DATA" --split val --tta --log "$RUN/fer-vgg.log.csv" \
-        --report "$resources/report-tta"
+        --select-input-blur "$BLUR_GRID" --write-model "$resources/fer-vgg.safetensors" --report "$resources/report"
+    .build/release/fer-eval --model "$resources/fer-vgg.safetensors" --data "$DATA" --split val --tta \
+        --log "$RUN/fer-vgg.log.csv" --report "$resources/report-tta"
     python3 Scripts/model_card.py --total-epochs "$EPOCHS"
 }
 if [ "${1:-}" = "--publish" ]; then
