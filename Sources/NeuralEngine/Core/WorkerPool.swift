@@ -26,8 +26,8 @@ struct ClosureTask: ParallelTask {
 /// Persistent helper threads that run a task's indices on every worker without allocating: what lets a single
 /// image (batch-1 inference, a few milliseconds in all) be split over the cores between layers.
 /// `DispatchQueue.concurrentPerform` allocates per call, and a condition-variable wake-up costs tens of
-/// microseconds on this machine, so helpers poll briefly after each job before they sleep,
-/// and the caller takes worker 0's share itself.
+/// microseconds on this machine, so helpers poll briefly after each job before they sleep, and the caller takes
+/// worker 0's share itself.
 ///
 /// One job at a time: a call made while another runs (another thread's network, or a nested call from inside a
 /// job) runs its indices on the calling thread instead of waiting, so it can neither deadlock nor stall.
