@@ -96,8 +96,9 @@ final class LetterboxResampler {
         if tensor.shape != shape { tensor = Tensor(zeros: shape) }
         let channels = image.format.channels
         let rowLength = image.width * channels
-        if intermediate.count != inputSize * rowLength {
-            intermediate = [Float](repeating: 0, count: inputSize * rowLength)
+        // One float of slack: the horizontal pass reads each RGB pixel as four floats.
+        if intermediate.count != inputSize * rowLength + 1 {
+            intermediate = [Float](repeating: 0, count: inputSize * rowLength + 1)
         }
         let (rows, columns, size) = (self.rows, self.columns, inputSize)
         image.pixels.withUnsafeBufferPointer { pixels in
@@ -113,19 +114,20 @@ final class LetterboxResampler {
                         }
                         let line = middle.baseAddress! + y * rowLength
                         for x in 0..<size {
-                            var red: Float = 0, green: Float = 0, blue: Float = 0
+                            // Red, green and blue in the first three lanes of one vector (gray: all equal).
+                            var sum = SIMD4<Float>()
                             let first = columns.start[x]
                             for tap in 0..<columns.count[x] {
                                 let weight = columns.weights[x * columns.stride + tap]
                                 let pixel = line + (first + tap) * channels
-                                red += weight * pixel[0]
-                                green += weight * pixel[channels == 3 ? 1 : 0]
-                                blue += weight * pixel[channels == 3 ? 2 : 0]
+                                sum += weight * (channels == 3
+                                                 ? UnsafeRawPointer(pixel).loadUnaligned(as: SIMD4<Float>.self)
+                                                 : SIMD4(repeating: pixel[0]))
                             }
                             let at = y * size + x
-                            out[at] = red / 127.5 - 1
-                            out[plane + at] = green / 127.5 - 1
-                            out[2 * plane + at] = blue / 127.5 - 1
+                            out[at] = sum[0] / 127.5 - 1
+                            out[plane + at] = sum[1] / 127.5 - 1
+                            out[2 * plane + at] = sum[2] / 127.5 - 1
                         }
                     }
                 }
