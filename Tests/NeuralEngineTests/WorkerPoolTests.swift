@@ -46,6 +46,18 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    /// After an idle spell longer than the helpers' polling (60 µs) they sleep on the condition variable; the
+    /// next calls must wake them and still give them their share.
+    func testHelpersWakeFromSleep() {
+        for _ in 0..<5 {
+            usleep(5_000)
+            let (runs, threads) = withRecording(8) { Parallelism.forEach(8, $0) }
+            XCTAssertEqual(runs, Array(repeating: 1, count: 8))
+            let caller = pthread_self()
+            XCTAssertEqual(threads.filter { pthread_equal($0, caller) == 0 }.count, 4, "the helper's four indices")
+        }
+    }
+
     func testClosureFormRunsEveryIndexOnce() {
         let count = 257
         let runs = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
