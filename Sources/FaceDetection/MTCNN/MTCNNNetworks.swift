@@ -43,14 +43,14 @@ public final class MTCNNProposalNetwork {
         ((height - 1) / 2 - 4, (width - 1) / 2 - 4)
     }
 
-    /// The raw 6-channel output of body and heads. The 3x3 convolutions with enough input channels (conv2 10->16,
-    /// conv3 16->32) run through Winograd F(2x2, 3x3), measured 1.2-1.6x faster than im2col on P-Net's strips;
-    /// conv1 (3 input channels) stays im2col, where Winograd's transforms cost more than they save.
+    /// The raw 6-channel output of body and heads. The three 3x3 convolutions run through Winograd F(2x2, 3x3):
+    /// on P-Net's wide strips it beat im2col + sgemm for each of them (conv2 and conv3 1.2-1.6x per layer; conv1,
+    /// 3 -> 10 channels, a few ms per 720p frame, where the 10-row product is a poor fit for sgemm).
     private func evaluate(_ input: Tensor) -> Tensor {
         var activation = input
         for layer in body.layers {
             if let convolution = layer as? Conv2d, convolution.kernelHeight == 3, convolution.kernelWidth == 3,
-               convolution.stride == 1, convolution.groups == 1, convolution.inChannels >= 4 {
+               convolution.stride == 1, convolution.groups == 1 {
                 activation = convolution.winogradForward(activation)
             } else {
                 activation = layer.forward(activation, training: false)
