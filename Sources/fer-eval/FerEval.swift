@@ -140,11 +140,10 @@ struct FerEval: ParsableCommand {
         for sigma in grid.sigmas {
             model.preprocessing.blurSigma = sigma
             let classifier = try EmotionClassifier(model: model, source: source)
-            let predictions = classifier.probabilities(for: dataset)
-            let correct = zip(predictions, dataset.labels).filter { scores, label in
-                scores.indices.max { scores[$0] < scores[$1] } == label
-            }.count
-            accuracies.append(Double(correct) / Double(dataset.count))
+            // The report's own accuracy (argmax, first class on ties), so the sweep and the report agree.
+            accuracies.append(try ClassificationMetrics(labels: dataset.labels,
+                                                        probabilities: classifier.probabilities(for: dataset),
+                                                        classNames: classifier.classNames).accuracy)
         }
         let smoothed = InputBlurSelection.smoothed(accuracies)
         let best = InputBlurSelection.bestIndex(accuracies)!

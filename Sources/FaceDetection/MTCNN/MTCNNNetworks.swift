@@ -49,8 +49,7 @@ public final class MTCNNProposalNetwork {
     private func evaluate(_ input: Tensor) -> Tensor {
         var activation = input
         for layer in body.layers {
-            if let convolution = layer as? Conv2d, convolution.kernelHeight == 3, convolution.kernelWidth == 3,
-               convolution.stride == 1, convolution.groups == 1 {
+            if let convolution = layer as? Conv2d, convolution.qualifiesForWinograd {
                 activation = convolution.winogradForward(activation)
             } else {
                 activation = layer.forward(activation, training: false)

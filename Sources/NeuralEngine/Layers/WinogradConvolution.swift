@@ -20,7 +20,7 @@ extension Conv2d {
     }
 
     /// 3x3, stride 1, one group: the shapes F(2x2, 3x3) computes.
-    var qualifiesForWinograd: Bool {
+    public var qualifiesForWinograd: Bool {
         kernelHeight == 3 && kernelWidth == 3 && stride == 1 && groups == 1
     }
 
