@@ -123,6 +123,13 @@ final class MuxerHandle {
 final class ScalerHandle {
     private(set) var context: OpaquePointer? = nil
     private var key: [Int32] = []
+    /// SWS_ACCURATE_RND: exact rounding, which also turns off swscale's SIMD YUV -> RGB path (measured on
+    /// 640x360 frames: 0.6 ms instead of 0.16 ms per frame, the pipeline's third-largest cost).
+    private let exactRounding: Bool
+
+    init(exactRounding: Bool = true) {
+        self.exactRounding = exactRounding
+    }
 
     /// Returns a context for this conversion; `colorspace` and ranges as swscale expects.
     func context(sourceWidth: Int32, sourceHeight: Int32, sourceFormat: AVPixelFormat,
@@ -144,7 +151,7 @@ final class ScalerHandle {
         av_opt_set_int(raw, "dstw", Int64(width), 0)
         av_opt_set_int(raw, "dsth", Int64(height), 0)
         av_opt_set_int(raw, "dst_format", Int64(format.rawValue), 0)
-        av_opt_set_int(raw, "sws_flags", Int64(SWS_BILINEAR | SWS_ACCURATE_RND), 0)
+        av_opt_set_int(raw, "sws_flags", Int64(SWS_BILINEAR | (exactRounding ? SWS_ACCURATE_RND : 0)), 0)
         av_opt_set_int(raw, "src_range", sourceFullRange ? 1 : 0, 0)
         av_opt_set_int(raw, "dst_range", fullRange ? 1 : 0, 0)
         guard sws_init_context(fresh, nil, nil) >= 0 else { sws_freeContext(fresh); return nil }

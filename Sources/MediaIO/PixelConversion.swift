@@ -41,8 +41,13 @@ func normalisedSourceFormat(_ format: AVPixelFormat, range: AVColorRange) -> (AV
 
 /// Converts a decoded frame into a tightly packed `Image` through swscale.
 final class FrameConverter {
-    private let scaler = ScalerHandle()
+    private let scaler: ScalerHandle
     private var scratch: AlignedBuffer? = nil
+
+    /// `exactRounding`: swscale's accurate rounding (see `ScalerHandle`).
+    init(exactRounding: Bool = false) {
+        scaler = ScalerHandle(exactRounding: exactRounding)
+    }
 
     func image(from frame: UnsafeMutablePointer<AVFrame>, as format: PixelFormat) throws(MediaError) -> Image {
         let width = frame.pointee.width, height = frame.pointee.height

@@ -62,7 +62,7 @@ struct AnalysisArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds a face may go undetected before its track (and ID) is retired.", valueName: "seconds"))
     var retention = 1.0
 
-    @Option(help: ArgumentHelp("Threads for the neural networks (default: all cores).", valueName: "n"))
+    @Option(help: ArgumentHelp("Threads inside each neural network call (default: 1 for video files, whose pipeline stages already keep every core busy; all cores for photos and live inputs, where one frame's latency counts).", valueName: "n"))
     var threads: Int?
 
     func validate() throws {

@@ -60,6 +60,25 @@ final class WinogradConvolutionTests: XCTestCase {
         }
     }
 
+    /// Large images run in bands of tile rows (P-Net's pyramid levels): odd sizes leave a partial last band and
+    /// partial tiles, on one worker and on two (bands shared out), one image and two.
+    func testMatchesIm2colInBandsOfTileRows() {
+        var generator = RandomGenerator(seed: 73)
+        let savedWorkers = Parallelism.workers
+        defer { Parallelism.workers = savedWorkers }
+        for workers in [1, 2] {
+            Parallelism.workers = workers
+            for (height, width, inChannels, outChannels, batch) in [(42, 71, 16, 32, 1), (83, 130, 10, 16, 2),
+                                                                    (61, 48, 32, 32, 1)] {
+                let difference = relativeDifference(size: (height, width), inChannels: inChannels,
+                                                    outChannels: outChannels, batch: batch, padding: 1, bias: true,
+                                                    generator: &generator)
+                XCTAssertLessThanOrEqual(difference, 1e-4, "\(height)x\(width), \(inChannels) -> \(outChannels), "
+                                         + "batch \(batch), \(workers) workers")
+            }
+        }
+    }
+
     /// The plan runs the convolution through Winograd and follows a weight update (the transformed weights are
     /// rebuilt from the parameter's version).
     func testPlanFollowsWeightUpdates() {

@@ -16,7 +16,7 @@ import Darwin
 public final class MTCNNProposalNetwork {
     let body: Sequential
     /// Channels 0-3: conv4_2 (offsets); 4-5: conv4_1 (background, face logits).
-    let heads: Conv2d
+    let heads: PointwiseConv2d
 
     public init(weights: MTCNNWeights, prefix: String = "pnet.") throws(MTCNNError) {
         body = Sequential([
@@ -32,9 +32,8 @@ public final class MTCNNProposalNetwork {
         let logits = try weights.tensor(prefix + "conv4_1.weight", [2, 32, 1, 1])
         let offsetBias = try weights.tensor(prefix + "conv4_2.bias", [4])
         let logitBias = try weights.tensor(prefix + "conv4_1.bias", [2])
-        heads = Conv2d(weight: Tensor(shape: [6, 32, 1, 1], storage: offsets.storage + logits.storage),
-                       bias: Tensor(shape: [6], storage: offsetBias.storage + logitBias.storage),
-                       stride: 1, padding: .uniform(0), groups: 1)
+        heads = PointwiseConv2d(weight: Tensor(shape: [6, 32, 1, 1], storage: offsets.storage + logits.storage),
+                                bias: Tensor(shape: [6], storage: offsetBias.storage + logitBias.storage))
     }
 
     /// Output cells for an input of `height` x `width` (at least 12 x 12).
@@ -46,11 +45,15 @@ public final class MTCNNProposalNetwork {
     /// The raw 6-channel output of body and heads. The three 3x3 convolutions run through Winograd F(2x2, 3x3):
     /// on P-Net's wide strips it beat im2col + sgemm for each of them (conv2 and conv3 1.2-1.6x per layer; conv1,
     /// 3 -> 10 channels, a few ms per 720p frame, where the 10-row product is a poor fit for sgemm).
+    /// PReLUs rectify in place and the heads are one sgemm (`PointwiseConv2d`): copies of the activations were a
+    /// tenth of P-Net's time.
     private func evaluate(_ input: Tensor) -> Tensor {
         var activation = input
         for layer in body.layers {
             if let convolution = layer as? Conv2d, convolution.qualifiesForWinograd {
                 activation = convolution.winogradForward(activation)
+            } else if let rectifier = layer as? PReLU {
+                rectifier.rectify(&activation)
             } else {
                 activation = layer.forward(activation, training: false)
             }

@@ -104,6 +104,14 @@ public final class PReLU: Layer {
         return result
     }
 
+    /// Inference in place: unlike `forward`, no copy while the caller still holds the input.
+    public func rectify(_ values: inout Tensor) {
+        let (batch, channels, spatial) = planeSize(values.shape)
+        values.storage.withUnsafeMutableBufferPointer { values in
+            rectify(values.baseAddress!, batch: batch, channels: channels, spatial: spatial, into: values.baseAddress!)
+        }
+    }
+
     public func backward(_ dOutput: Tensor) -> Tensor {
         guard let input else { preconditionFailure("PReLU.backward needs a training-mode forward") }
         let (batch, channels, spatial) = planeSize(input.shape)

@@ -130,14 +130,23 @@ public final class DepthwiseConv2d: Layer {
                                         let o = c * multiplier + m
                                         let kernel = w.baseAddress! + o * taps
                                         let result = flat.baseAddress!
-                                        if taps == 9 {
-                                            DepthwiseRun.filter9(phases, offsets: offsets, kernel: kernel, bias: biases[o],
-                                                                 into: result, count: runLength)
-                                        } else {
-                                            DepthwiseRun.filter(phases, offsets: offsets, kernel: kernel, bias: biases[o],
-                                                                into: result, count: runLength)
-                                        }
                                         let out = y.baseAddress! + (n * outChannels + o) * outHeight * outWidth
+                                        guard taps != 9 else {
+                                            // Rows straight into the output: a row's last vector may run into the
+                                            // next row, which is written after it. The last row goes through the
+                                            // run buffer, whose slack takes that overshoot.
+                                            let last = outHeight - 1
+                                            DepthwiseRun.filter9(phases, offsets: offsets, kernel: kernel, bias: biases[o],
+                                                                 rows: last, length: outWidth, rowStride: phaseWidth,
+                                                                 into: out, outputRowStride: outWidth)
+                                            DepthwiseRun.filter9(phases + last * phaseWidth, offsets: offsets, kernel: kernel,
+                                                                 bias: biases[o], rows: 1, length: outWidth,
+                                                                 rowStride: phaseWidth, into: result, outputRowStride: 0)
+                                            DepthwiseRun.copy(result, to: out + last * outWidth, count: outWidth)
+                                            continue
+                                        }
+                                        DepthwiseRun.filter(phases, offsets: offsets, kernel: kernel, bias: biases[o],
+                                                            into: result, count: runLength)
                                         if phaseWidth == outWidth {
                                             out.update(from: result, count: outHeight * outWidth)
                                         } else {
@@ -279,9 +288,12 @@ enum DepthwiseRun {
         }
     }
 
-    /// Nine taps (3x3) in one pass, the sum in registers.
+    /// Nine taps (3x3) in one pass, the sum in registers, for `rows` output rows of `length` outputs: row r
+    /// reads the phases from r * rowStride on and is written from output + r * outputRowStride; its last vector
+    /// writes up to `lanes - 1` floats past `length`.
     static func filter9(_ phases: UnsafePointer<Float>, offsets: [Int], kernel: UnsafePointer<Float>, bias: Float,
-                        into result: UnsafeMutablePointer<Float>, count: Int) {
+                        rows: Int, length: Int, rowStride: Int,
+                        into output: UnsafeMutablePointer<Float>, outputRowStride: Int) {
         let (a0, a1, a2) = (phases + offsets[0], phases + offsets[1], phases + offsets[2])
         let (b0, b1, b2) = (phases + offsets[3], phases + offsets[4], phases + offsets[5])
         let (c0, c1, c2) = (phases + offsets[6], phases + offsets[7], phases + offsets[8])
@@ -289,13 +301,25 @@ enum DepthwiseRun {
         let (k3, k4, k5) = (Vector(repeating: kernel[3]), Vector(repeating: kernel[4]), Vector(repeating: kernel[5]))
         let (k6, k7, k8) = (Vector(repeating: kernel[6]), Vector(repeating: kernel[7]), Vector(repeating: kernel[8]))
         let shift = Vector(repeating: bias)
-        var q = 0
-        while q < count {
-            let upper = k0 * load(a0 + q) + k1 * load(a1 + q) + k2 * load(a2 + q)
-            let middle = k3 * load(b0 + q) + k4 * load(b1 + q) + k5 * load(b2 + q)
-            let lower = k6 * load(c0 + q) + k7 * load(c1 + q) + k8 * load(c2 + q)
-            store(shift + upper + middle + lower, result + q)
-            q += lanes
+        for row in 0..<rows {
+            let source = row * rowStride
+            let target = output + row * outputRowStride
+            var q = 0
+            while q < length {
+                let p = source + q
+                // Three independent chains, so the fused adds overlap.
+                var upper = multiplyAdd(shift, k0, load(a0 + p))
+                var middle = k3 * load(b0 + p)
+                var lower = k6 * load(c0 + p)
+                upper = multiplyAdd(upper, k1, load(a1 + p))
+                middle = multiplyAdd(middle, k4, load(b1 + p))
+                lower = multiplyAdd(lower, k7, load(c1 + p))
+                upper = multiplyAdd(upper, k2, load(a2 + p))
+                middle = multiplyAdd(middle, k5, load(b2 + p))
+                lower = multiplyAdd(lower, k8, load(c2 + p))
+                store(upper + middle + lower, target + q)
+                q += lanes
+            }
         }
     }
 

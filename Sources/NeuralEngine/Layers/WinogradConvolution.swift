@@ -4,6 +4,9 @@
 /// chunk of images the 4x4 input tiles (stride 2, zero padded) are transformed, V = B^T d B laid out
 /// [16, in, tiles], multiplied in 16 sgemms, M_k = U_k V_k ([16, out, tiles]), and transformed back,
 /// Y = A^T M A, with the bias added; partial tiles at the right and bottom edges write only their inside pixels.
+/// A large image (P-Net's pyramid levels, the first classifier layers at batch 1) is cut into bands of tile rows,
+/// each transformed, multiplied and transformed back before the next, so that V and M stay in the core's cache:
+/// whole-image V and M of megabytes made the two transforms as slow as the products.
 /// Training keeps im2col (`Conv2d.forward` / `backward`); `Conv2d.infer` dispatches here (`usesWinograd`).
 ///
 /// Precision: the F(2x2, 3x3) transforms use only 1 and 1/2 (exact in float), but each output sums 16 products of
@@ -46,9 +49,16 @@ extension Conv2d {
     private func winogradGeometry(height: Int, width: Int, batch: Int) -> WinogradGeometry {
         let (outHeight, outWidth) = outputSize(height: height, width: width)
         let imagesPerChunk = max(1, min(batch, Conv2d.columnsPerChunk / max(outHeight * outWidth, 1)))
+        let (tilesY, tilesX) = ((outHeight + 1) / 2, (outWidth + 1) / 2)
+        var bandRows = tilesY
+        if imagesPerChunk == 1 {
+            let bandTiles = max(WinogradConvolution.minimumBandTiles,
+                                WinogradConvolution.cachedFloats / (16 * (inChannels + outChannels)))
+            bandRows = max(1, min(tilesY, bandTiles / max(tilesX, 1)))
+        }
         return WinogradGeometry(inChannels: inChannels, outChannels: outChannels, height: height, width: width,
                                 top: padding.top, left: padding.left, outHeight: outHeight, outWidth: outWidth,
-                                imagesPerChunk: imagesPerChunk)
+                                imagesPerChunk: imagesPerChunk, bandRows: bandRows)
     }
 
     /// Grows every area to what a batch of up to `batch` items needs, and transforms the weights.
@@ -67,7 +77,7 @@ extension Conv2d {
     func winogradConvolve(_ source: UnsafePointer<Float>, batch: Int, height: Int, width: Int,
                           into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch]) {
         let g = winogradGeometry(height: height, width: width, batch: batch)
-        let chunks = (batch + g.imagesPerChunk - 1) / g.imagesPerChunk
+        let units = (batch + g.imagesPerChunk - 1) / g.imagesPerChunk * g.bandsPerImage
         let workers = min(Parallelism.workers, areas.count)
         precondition(workers > 0, "Conv2d needs a scratch area")
         // Checked here, before the workers start: they only read the transformed weights.
@@ -76,17 +86,17 @@ extension Conv2d {
         func run(_ biases: UnsafePointer<Float>?) {
             let pass = WinogradPass(geometry: g, source: source, weights: transformed, biases: biases, out: out,
                                     batch: batch)
-            guard chunks < workers else {
-                return Parallelism.forEach(chunks, workers: workers,
-                                           WinogradChunkTask(pass: pass, areas: areas, workers: workers))
+            guard units < workers else {
+                return Parallelism.forEach(units, workers: workers,
+                                           WinogradUnitTask(pass: pass, areas: areas, workers: workers))
             }
-            for chunk in 0..<chunks {
-                let images = pass.images(ofChunk: chunk)
+            for unit in 0..<units {
+                let (images, tileRows) = pass.unit(unit)
                 // Two rounds, because every product needs every input channel's transform.
-                Parallelism.forEach(workers, WinogradSharedInputTask(pass: pass, images: images, areas: areas,
-                                                                     workers: workers))
-                Parallelism.forEach(workers, WinogradSharedProductTask(pass: pass, images: images, area: areas[0],
-                                                                       workers: workers))
+                Parallelism.forEach(workers, WinogradSharedInputTask(pass: pass, images: images, tileRows: tileRows,
+                                                                     areas: areas, workers: workers))
+                Parallelism.forEach(workers, WinogradSharedProductTask(pass: pass, images: images, tileRows: tileRows,
+                                                                       area: areas[0], workers: workers))
             }
         }
         if let bias { bias.value.storage.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
@@ -103,32 +113,38 @@ private struct WinogradPass {
     let out: UnsafeMutablePointer<Float>
     let batch: Int
 
-    func images(ofChunk chunk: Int) -> Range<Int> {
+    /// Unit of work `index`: a chunk of whole images, or one band of tile rows of a single image.
+    func unit(_ index: Int) -> (images: Range<Int>, tileRows: Range<Int>) {
+        let (chunk, band) = index.quotientAndRemainder(dividingBy: geometry.bandsPerImage)
         let first = chunk * geometry.imagesPerChunk
-        return first..<min(batch, first + geometry.imagesPerChunk)
+        return (first..<min(batch, first + geometry.imagesPerChunk), geometry.tileRows(ofBand: band))
     }
 
-    /// V of input `channels` of every tile of `images` into `area`'s columns, with `staging`'s staging rows.
-    func transformInput(images: Range<Int>, channels: Range<Int>, area: ConvolutionScratch,
+    /// V of input `channels` of the tiles in `tileRows` of `images` into `area`'s columns, with `staging`'s
+    /// staging rows.
+    func transformInput(images: Range<Int>, tileRows: Range<Int>, channels: Range<Int>, area: ConvolutionScratch,
                         staging: ConvolutionScratch) {
         let g = geometry
-        let inputCount = g.transformedInputCount(images: images.count)
+        let inputCount = g.transformedInputCount(images: g.imagesPerChunk)
         let columns = area.columns(inputCount + g.stagingCount)
         let rows = staging.columns(inputCount + g.stagingCount) + inputCount
-        let tiles = images.count * g.tilesPerImage
+        let tilesPerImage = tileRows.count * g.tilesX
         for (n, image) in images.enumerated() {
-            g.transformInput(source + image * g.inChannels * g.height * g.width, channels: channels,
-                             tileOffset: n * g.tilesPerImage, tiles: tiles, into: columns, staging: rows)
+            g.transformInput(source + image * g.inChannels * g.height * g.width, channels: channels, tileRows: tileRows,
+                             tileOffset: n * tilesPerImage, tiles: images.count * tilesPerImage, into: columns,
+                             staging: rows)
         }
     }
 
     /// The 16 products for `outputChannels` from the transformed input in `area`, and their output transform.
-    func multiplyAndTransformOutput(images: Range<Int>, outputChannels: Range<Int>, area: ConvolutionScratch) {
+    func multiplyAndTransformOutput(images: Range<Int>, tileRows: Range<Int>, outputChannels: Range<Int>,
+                                    area: ConvolutionScratch) {
         guard !outputChannels.isEmpty else { return }
         let g = geometry
-        let columns = area.columns(g.transformedInputCount(images: images.count) + g.stagingCount)
-        let product = area.product(g.productCount(images: images.count))
-        let tiles = images.count * g.tilesPerImage
+        let columns = area.columns(g.transformedInputCount(images: g.imagesPerChunk) + g.stagingCount)
+        let product = area.product(g.productCount(images: g.imagesPerChunk))
+        let tilesPerImage = tileRows.count * g.tilesX
+        let tiles = images.count * tilesPerImage
         let firstRow = outputChannels.lowerBound
         for k in 0..<16 {
             BLAS.gemm(transposeA: false, transposeB: false, m: outputChannels.count, n: tiles, k: g.inChannels,
@@ -137,48 +153,53 @@ private struct WinogradPass {
                       beta: 0, c: product + (k * g.outChannels + firstRow) * tiles, ldc: tiles)
         }
         for (n, image) in images.enumerated() {
-            g.transformOutput(product, channels: outputChannels, tileOffset: n * g.tilesPerImage, tiles: tiles,
-                              biases: biases, into: out + image * g.outChannels * g.outHeight * g.outWidth)
+            g.transformOutput(product, channels: outputChannels, tileRows: tileRows, tileOffset: n * tilesPerImage,
+                              tiles: tiles, biases: biases, into: out + image * g.outChannels * g.outHeight * g.outWidth)
         }
     }
 }
 
-/// Whole chunks per worker: chunk c on worker c % workers, in `areas[c % workers]`.
-private struct WinogradChunkTask: ParallelTask {
+/// Whole units per worker: unit u on worker u % workers, in `areas[u % workers]`.
+private struct WinogradUnitTask: ParallelTask {
     let pass: WinogradPass
     let areas: [ConvolutionScratch]
     let workers: Int
 
-    func run(_ chunk: Int) {
-        let area = areas[chunk % workers]
-        let images = pass.images(ofChunk: chunk)
-        pass.transformInput(images: images, channels: 0..<pass.geometry.inChannels, area: area, staging: area)
-        pass.multiplyAndTransformOutput(images: images, outputChannels: 0..<pass.geometry.outChannels, area: area)
+    func run(_ unit: Int) {
+        let area = areas[unit % workers]
+        let (images, tileRows) = pass.unit(unit)
+        pass.transformInput(images: images, tileRows: tileRows, channels: 0..<pass.geometry.inChannels, area: area,
+                            staging: area)
+        pass.multiplyAndTransformOutput(images: images, tileRows: tileRows,
+                                        outputChannels: 0..<pass.geometry.outChannels, area: area)
     }
 }
 
-/// One chunk's input transform shared by input channels; the transformed input lands in `areas[0]`.
+/// One unit's input transform shared by input channels; the transformed input lands in `areas[0]`.
 private struct WinogradSharedInputTask: ParallelTask {
     let pass: WinogradPass
     let images: Range<Int>
+    let tileRows: Range<Int>
     let areas: [ConvolutionScratch]
     let workers: Int
 
     func run(_ worker: Int) {
-        pass.transformInput(images: images, channels: share(of: pass.geometry.inChannels, worker, of: workers),
+        pass.transformInput(images: images, tileRows: tileRows,
+                            channels: share(of: pass.geometry.inChannels, worker, of: workers),
                             area: areas[0], staging: areas[worker])
     }
 }
 
-/// One chunk's products and output transform shared by output channels, from the transformed input in `area`.
+/// One unit's products and output transform shared by output channels, from the transformed input in `area`.
 private struct WinogradSharedProductTask: ParallelTask {
     let pass: WinogradPass
     let images: Range<Int>
+    let tileRows: Range<Int>
     let area: ConvolutionScratch
     let workers: Int
 
     func run(_ worker: Int) {
-        pass.multiplyAndTransformOutput(images: images,
+        pass.multiplyAndTransformOutput(images: images, tileRows: tileRows,
                                         outputChannels: share(of: pass.geometry.outChannels, worker, of: workers),
                                         area: area)
     }
@@ -196,6 +217,10 @@ enum WinogradConvolution {
     /// Even the 6x6 maps of the last vgg stage gain (256 -> 256: 0.60 ms im2col, 0.36 Winograd); smaller ones
     /// are untested.
     static let minimumPixels = 36
+    /// Floats of V and M one band of a single image may take (512 KB, half of a core's L2 here).
+    static let cachedFloats = 64 * 1024
+    /// Fewer tiles per band make the 16 products too thin for sgemm.
+    static let minimumBandTiles = 64
 }
 
 /// A convolution's weights transformed for Winograd, U = G g G^T laid out [16, out, in], rebuilt whenever the weight
@@ -240,29 +265,34 @@ final class WinogradWeights {
 
 /// Index arithmetic of the tile transforms. Tile (ty, tx) of an image covers output pixels (2ty..2ty+1,
 /// 2tx..2tx+1) and input pixels (2ty - top .. 2ty - top + 3, 2tx - left .. 2tx - left + 3), zero outside.
-/// Transformed input of a chunk: [16, inChannels, tiles]; products: [16, outChannels, tiles]; tiles run
-/// (image, ty, tx).
+/// Transformed input of a unit (a chunk of images, or a band of tile rows of one): [16, inChannels, tiles];
+/// products: [16, outChannels, tiles]; tiles run (image, ty, tx).
 struct WinogradGeometry {
     let inChannels: Int, outChannels: Int, height: Int, width: Int
     let top: Int, left: Int
     let outHeight: Int, outWidth: Int
     let imagesPerChunk: Int
+    /// Tile rows per unit: all of them unless a chunk is one large image.
+    let bandRows: Int
 
     var tilesY: Int { (outHeight + 1) / 2 }
     var tilesX: Int { (outWidth + 1) / 2 }
-    var tilesPerImage: Int { tilesY * tilesX }
+    var bandsPerImage: Int { (tilesY + bandRows - 1) / bandRows }
+    func tileRows(ofBand band: Int) -> Range<Int> { (band * bandRows)..<min(tilesY, (band + 1) * bandRows) }
     /// Input columns a tile row needs, deinterleaved: even columns 2k - left and odd ones 2k + 1 - left.
     var stagingColumns: Int { tilesX + 1 }
     /// Four input rows, each [even | odd].
     var stagingCount: Int { 8 * stagingColumns }
 
-    func transformedInputCount(images: Int) -> Int { 16 * inChannels * images * tilesPerImage }
-    func productCount(images: Int) -> Int { 16 * outChannels * images * tilesPerImage }
+    func transformedInputCount(images: Int) -> Int { 16 * inChannels * images * bandRows * tilesX }
+    func productCount(images: Int) -> Int { 16 * outChannels * images * bandRows * tilesX }
 
-    /// V = B^T d B of `channels` of every tile of one image into `v` [16, inChannels, tiles] at column `tileOffset`.
+    /// V = B^T d B of `channels` of the tiles in `tileRows` of one image into `v` [16, inChannels, tiles] from
+    /// column `tileOffset`.
     /// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Per tile row, the four input rows are copied (zero padded,
     /// split into even and odd columns) to `staging`, transformed down the columns, then across, all contiguous.
-    func transformInput(_ image: UnsafePointer<Float>, channels: Range<Int>, tileOffset: Int, tiles: Int,
+    func transformInput(_ image: UnsafePointer<Float>, channels: Range<Int>, tileRows: Range<Int>, tileOffset: Int,
+                        tiles: Int,
                         into v: UnsafeMutablePointer<Float>, staging: UnsafeMutablePointer<Float>) {
         let columns = stagingColumns
         let matrixStride = inChannels * tiles
@@ -271,7 +301,7 @@ struct WinogradGeometry {
         let oddStart = min(columns, left / 2), oddEnd = max(oddStart, min(columns, (width + left) / 2))
         for c in channels {
             let plane = image + c * height * width
-            for ty in 0..<tilesY {
+            for ty in tileRows {
                 for r in 0..<4 {
                     let even = staging + r * 2 * columns, odd = even + columns
                     let y = 2 * ty - top + r
@@ -306,7 +336,7 @@ struct WinogradGeometry {
                     r3[k] = d1 - d3
                 }
                 // Across: tile tx reads (a0, a1, a2, a3) = (even[tx], odd[tx], even[tx + 1], odd[tx + 1]).
-                let target = v + c * tiles + tileOffset + ty * tilesX
+                let target = v + c * tiles + tileOffset + (ty - tileRows.lowerBound) * tilesX
                 for i in 0..<4 {
                     let even = staging + i * 2 * columns, odd = even + columns
                     let t0 = target + (4 * i) * matrixStride, t1 = t0 + matrixStride
@@ -332,17 +362,18 @@ struct WinogradGeometry {
         }
     }
 
-    /// Y = A^T M A + bias of `channels` of every tile of one image from `m` [16, outChannels, tiles] at column `tileOffset` into
-    /// `out` [outChannels, outHeight, outWidth]. A^T = [1 1 1 0; 0 1 -1 -1].
-    func transformOutput(_ m: UnsafePointer<Float>, channels: Range<Int>, tileOffset: Int, tiles: Int,
+    /// Y = A^T M A + bias of `channels` of the tiles in `tileRows` of one image from `m` [16, outChannels, tiles]
+    /// from column `tileOffset` into `out` [outChannels, outHeight, outWidth]. A^T = [1 1 1 0; 0 1 -1 -1].
+    func transformOutput(_ m: UnsafePointer<Float>, channels: Range<Int>, tileRows: Range<Int>, tileOffset: Int,
+                         tiles: Int,
                          biases: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
         let matrixStride = outChannels * tiles
         let fullX = outWidth / 2
         for o in channels {
             let shift = biases?[o] ?? 0
             let plane = out + o * outHeight * outWidth
-            for ty in 0..<tilesY {
-                let base = m + o * tiles + tileOffset + ty * tilesX
+            for ty in tileRows {
+                let base = m + o * tiles + tileOffset + (ty - tileRows.lowerBound) * tilesX
                 let row0 = plane + 2 * ty * outWidth
                 let hasSecondRow = 2 * ty + 1 < outHeight
                 let row1 = hasSecondRow ? row0 + outWidth : row0  // written only with a second row
