@@ -45,6 +45,24 @@ final class EngineLayerTests: XCTestCase {
         }
     }
 
+    /// 3x3, stride 1, padding 1 reads the input planes directly (no padded copy): widths from the smallest it
+    /// takes (a vector plus two edge columns) up, heights down to one row (zero rows above and below), channel
+    /// multipliers 1 and 2, two images; against grouped Conv2d, tolerance 1e-5 as above.
+    func testDepthwiseSamePaddingMatchesGroupedConvolution() {
+        var generator = RandomGenerator(seed: 13)
+        for (height, width, multiplier) in [(1, 10, 1), (2, 11, 2), (5, 17, 1), (7, 96, 2), (3, 9, 1)] {
+            let weight = Tensor(normal: [3 * multiplier, 1, 3, 3], standardDeviation: 1, generator: &generator)
+            let bias = Tensor(normal: [3 * multiplier], standardDeviation: 1, generator: &generator)
+            let input = Tensor(normal: [2, 3, height, width], standardDeviation: 1, generator: &generator)
+            let expected = Conv2d(weight: weight, bias: bias, stride: 1, padding: .uniform(1), groups: 3)
+                .forward(input, training: false)
+            let ours = DepthwiseConv2d(weight: weight, bias: bias, stride: 1, padding: .uniform(1), multiplier: multiplier)
+                .forward(input, training: false)
+            XCTAssertEqual(ours.shape, expected.shape)
+            XCTAssertLessThan(ours.maxAbsoluteDifference(expected), 1e-5, "\(height)x\(width) multiplier \(multiplier)")
+        }
+    }
+
     func testZeroPadPlacesInputAndZeros() {
         let input = Tensor(shape: [1, 2, 2, 3], storage: (1...12).map(Float.init))
         let pad = ZeroPad2d(padding: Padding(top: 1, left: 0, bottom: 0, right: 2), channelsBefore: 0, channelsAfter: 1)

@@ -1,8 +1,9 @@
 /// `accumulator + a * b` as one fused instruction where the build targets a CPU with FMA (Package.swift defines
 /// FUSED_MULTIPLY_ADD when it targets Haswell-level x86-64), else as a multiply and an add. Swift never contracts
 /// `a * b + c` by itself, and `addingProduct` on a CPU without FMA becomes a library call per lane, so the choice
-/// is made at build time. Fused results differ from the unfused ones by at most one rounding.
-@inline(__always)
+/// is made at build time. Fused results differ from the unfused ones by at most one rounding. Inlinable, so
+/// that other modules' loops get the instruction, not a call.
+@inlinable @inline(__always)
 public func multiplyAdd(_ accumulator: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
     #if FUSED_MULTIPLY_ADD
     return accumulator.addingProduct(a, b)

@@ -84,6 +84,10 @@ public final class DepthwiseConv2d: Layer {
             scratchGeometry = [height, width]
         }
         let biases = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
+        if stride == 1 && kernelHeight == 3 && kernelWidth == 3 && padding == .uniform(1) && width >= DepthwiseRun.lanes + 2 {
+            forwardSame3x3(input, biases: biases, into: &output)
+            return
+        }
         // Tap t of the kernel reads phase plane offsets[t] onwards.
         var offsets: [Int] = []
         for ky in 0..<kernelHeight {
@@ -156,6 +160,40 @@ public final class DepthwiseConv2d: Layer {
                                             }
                                         }
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// 3x3, stride 1, padding 1 (TFLite's SAME; most of BlazeFace's depthwise layers), read straight from the
+    /// input planes: no padded copy (that copy was as costly as the filter itself). Rows above the first and
+    /// below the last read a zero row; columns 1 ..< width - 1 run as vectors whose loads stay inside the row
+    /// (the last vector is shifted back to end at width - 1, recomputing a few outputs), and columns 0 and
+    /// width - 1 are finished with the zero padding in scalar code.
+    private func forwardSame3x3(_ input: Tensor, biases: [Float], into output: inout Tensor) {
+        let (height, width) = (input.shape[2], input.shape[3])
+        let multiplier = outChannels / inChannels
+        let zeros = [Float](repeating: 0, count: width)
+        input.storage.withUnsafeBufferPointer { x in
+            weight.value.storage.withUnsafeBufferPointer { w in
+                output.storage.withUnsafeMutableBufferPointer { y in
+                    zeros.withUnsafeBufferPointer { zeroRow in
+                        for n in 0..<input.shape[0] {
+                            for o in 0..<outChannels {
+                                let c = o / multiplier
+                                let plane = x.baseAddress! + (n * inChannels + c) * height * width
+                                let out = y.baseAddress! + (n * outChannels + o) * height * width
+                                let kernel = w.baseAddress! + o * 9
+                                for row in 0..<height {
+                                    let above = row > 0 ? plane + (row - 1) * width : zeroRow.baseAddress!
+                                    let below = row + 1 < height ? plane + (row + 1) * width : zeroRow.baseAddress!
+                                    DepthwiseRun.filter9Row(above: above, middle: plane + row * width, below: below,
+                                                            width: width, kernel: kernel, bias: biases[o],
+                                                            into: out + row * width)
                                 }
                             }
                         }
@@ -321,6 +359,44 @@ enum DepthwiseRun {
                 q += lanes
             }
         }
+    }
+
+    /// One output row of a 3x3, stride-1, zero-padded filter from its three input rows (each `width` >= lanes + 2
+    /// floats; a missing row is a row of zeros).
+    @inline(__always)
+    static func filter9Row(above: UnsafePointer<Float>, middle: UnsafePointer<Float>, below: UnsafePointer<Float>,
+                           width: Int, kernel: UnsafePointer<Float>, bias: Float,
+                           into output: UnsafeMutablePointer<Float>) {
+        let (k0, k1, k2) = (Vector(repeating: kernel[0]), Vector(repeating: kernel[1]), Vector(repeating: kernel[2]))
+        let (k3, k4, k5) = (Vector(repeating: kernel[3]), Vector(repeating: kernel[4]), Vector(repeating: kernel[5]))
+        let (k6, k7, k8) = (Vector(repeating: kernel[6]), Vector(repeating: kernel[7]), Vector(repeating: kernel[8]))
+        let shift = Vector(repeating: bias)
+        @inline(__always) func vector(at x: Int) -> Vector {
+            // Outputs x ..< x + lanes read columns x - 1 ..< x + lanes + 1.
+            var upper = multiplyAdd(shift, k0, load(above + x - 1))
+            var center = k3 * load(middle + x - 1)
+            var lower = k6 * load(below + x - 1)
+            upper = multiplyAdd(upper, k1, load(above + x))
+            center = multiplyAdd(center, k4, load(middle + x))
+            lower = multiplyAdd(lower, k7, load(below + x))
+            upper = multiplyAdd(upper, k2, load(above + x + 1))
+            center = multiplyAdd(center, k5, load(middle + x + 1))
+            lower = multiplyAdd(lower, k8, load(below + x + 1))
+            return upper + center + lower
+        }
+        let last = width - 1 - lanes  // the final vector covers last ..< width - 1
+        var x = 1
+        while x < last {
+            store(vector(at: x), output + x)
+            x += lanes
+        }
+        store(vector(at: last), output + last)
+        // The edge columns, whose outer neighbours are padding.
+        let end = width - 1
+        output[0] = bias + kernel[1] * above[0] + kernel[2] * above[1] + kernel[4] * middle[0] + kernel[5] * middle[1]
+            + kernel[7] * below[0] + kernel[8] * below[1]
+        output[end] = bias + kernel[0] * above[end - 1] + kernel[1] * above[end] + kernel[3] * middle[end - 1]
+            + kernel[4] * middle[end] + kernel[6] * below[end - 1] + kernel[7] * below[end]
     }
 
     /// Any kernel: up to eight taps per pass over the run, the partial sums kept in `result` between passes.
