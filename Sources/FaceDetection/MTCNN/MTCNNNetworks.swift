@@ -80,49 +80,54 @@ public final class MTCNNProposalNetwork {
         if batch > 1 || height <= rowsPerStrip + rowsPerStrip / 2 {
             raw = evaluate(input)
         } else {
-            var stitched = Tensor(zeros: [1, 6, height, width])
-            for first in stride(from: 0, to: height, by: rowsPerStrip) {
-                let end = min(first + rowsPerStrip, height)
-                let rows = (2 * first)..<min(2 * end + 10, inputHeight)
-                var strip = Tensor(zeros: [1, 3, rows.count, inputWidth])
-                for c in 0..<3 {
-                    let from = (c * inputHeight + rows.lowerBound) * inputWidth
-                    strip.storage.replaceSubrange((c * rows.count * inputWidth)..<((c + 1) * rows.count * inputWidth),
-                                                  with: input.storage[from..<(from + rows.count * inputWidth)])
-                }
-                let part = evaluate(strip)
-                precondition(part.shape == [1, 6, end - first, width], "P-Net strip \(part.shape)")
-                for c in 0..<6 {
-                    let to = (c * height + first) * width, count = (end - first) * width
-                    stitched.storage.replaceSubrange(to..<(to + count),
-                                                     with: part.storage[(c * count)..<((c + 1) * count)])
-                }
-            }
-            raw = stitched
-        }
-        let plane = height * width
-        var regression = Tensor(zeros: [batch, 4, height, width])
-        var probabilities = Tensor(zeros: [batch, 2, height, width])
-        raw.storage.withUnsafeBufferPointer { raw in
-            regression.storage.withUnsafeMutableBufferPointer { offsets in
-                probabilities.storage.withUnsafeMutableBufferPointer { probabilities in
-                    for n in 0..<batch {
-                        let source = raw.baseAddress! + n * 6 * plane
-                        (offsets.baseAddress! + n * 4 * plane).update(from: source, count: 4 * plane)
-                        let background = source + 4 * plane, face = source + 5 * plane
-                        let out = probabilities.baseAddress! + n * 2 * plane
-                        for p in 0..<plane {
-                            // torch.softmax: exp(x - max) / sum.
-                            let largest = max(background[p], face[p])
-                            let e0 = expf(background[p] - largest), e1 = expf(face[p] - largest)
-                            out[p] = e0 / (e0 + e1)
-                            out[plane + p] = e1 / (e0 + e1)
+            // The strips cover every output row, and each strip every input row it reads: no zero fills.
+            raw = Tensor(uninitialized: [1, 6, height, width]) { stitched in
+                input.storage.withUnsafeBufferPointer { source in
+                    for first in stride(from: 0, to: height, by: rowsPerStrip) {
+                        let end = min(first + rowsPerStrip, height)
+                        let rows = (2 * first)..<min(2 * end + 10, inputHeight)
+                        let strip = Tensor(uninitialized: [1, 3, rows.count, inputWidth]) { strip in
+                            for c in 0..<3 {
+                                (strip.baseAddress! + c * rows.count * inputWidth).update(
+                                    from: source.baseAddress! + (c * inputHeight + rows.lowerBound) * inputWidth,
+                                    count: rows.count * inputWidth)
+                            }
+                        }
+                        let part = evaluate(strip)
+                        precondition(part.shape == [1, 6, end - first, width], "P-Net strip \(part.shape)")
+                        let count = (end - first) * width
+                        part.storage.withUnsafeBufferPointer { part in
+                            for c in 0..<6 {
+                                (stitched.baseAddress! + (c * height + first) * width).update(
+                                    from: part.baseAddress! + c * count, count: count)
+                            }
                         }
                     }
                 }
             }
         }
-        return (regression, probabilities)
+        let plane = height * width
+        return raw.storage.withUnsafeBufferPointer { raw in
+            let regression = Tensor(uninitialized: [batch, 4, height, width]) { offsets in
+                for n in 0..<batch {
+                    (offsets.baseAddress! + n * 4 * plane).update(from: raw.baseAddress! + n * 6 * plane, count: 4 * plane)
+                }
+            }
+            let probabilities = Tensor(uninitialized: [batch, 2, height, width]) { probabilities in
+                for n in 0..<batch {
+                    let background = raw.baseAddress! + n * 6 * plane + 4 * plane, face = background + plane
+                    let out = probabilities.baseAddress! + n * 2 * plane
+                    for p in 0..<plane {
+                        // torch.softmax: exp(x - max) / sum.
+                        let largest = max(background[p], face[p])
+                        let e0 = expf(background[p] - largest), e1 = expf(face[p] - largest)
+                        out[p] = e0 / (e0 + e1)
+                        out[plane + p] = e1 / (e0 + e1)
+                    }
+                }
+            }
+            return (regression, probabilities)
+        }
     }
 }
 

@@ -29,11 +29,13 @@ public final class MaxPool2d: Layer {
         precondition(input.rank == 4, "MaxPool2d expects [N, C, H, W]")
         let (planes, height, width) = (input.shape[0] * input.shape[1], input.shape[2], input.shape[3])
         let (outHeight, outWidth) = outputSize(height: height, width: width)
-        var output = Tensor(zeros: [input.shape[0], input.shape[1], outHeight, outWidth])
+        let outputShape = [input.shape[0], input.shape[1], outHeight, outWidth]
         inputShape = input.shape
-        if winners.count != (training ? output.count : 0) { winners = [Int32](repeating: -1, count: training ? output.count : 0) }
-        input.storage.withUnsafeBufferPointer { x in
-            output.storage.withUnsafeMutableBufferPointer { y in
+        let count = outputShape.reduce(1, *)
+        if winners.count != (training ? count : 0) { winners = [Int32](repeating: -1, count: training ? count : 0) }
+        // Every window writes its output.
+        return Tensor(uninitialized: outputShape) { y in
+            input.storage.withUnsafeBufferPointer { x in
                 winners.withUnsafeMutableBufferPointer { best in
                     // Slices of whole planes on the workers; a slice's winners count from its own first plane,
                     // so they are moved by that plane's offset afterwards.
@@ -53,7 +55,6 @@ public final class MaxPool2d: Layer {
                 }
             }
         }
-        return output
     }
 
     /// Output height and width for an input of height x width.

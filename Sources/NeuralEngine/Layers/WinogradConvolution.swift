@@ -35,14 +35,13 @@ extension Conv2d {
         let batch = input.shape[0]
         let areas = (0..<Parallelism.workers).map { _ in ConvolutionScratch() }
         reserveWinogradScratch(height: itemShape[1], width: itemShape[2], batch: batch, in: areas)
-        var output = Tensor(zeros: [batch] + outputShape)
-        input.storage.withUnsafeBufferPointer { source in
-            output.storage.withUnsafeMutableBufferPointer { out in
+        // Every output pixel is written (partial tiles write their inside pixels).
+        return Tensor(uninitialized: [batch] + outputShape) { out in
+            input.storage.withUnsafeBufferPointer { source in
                 winogradConvolve(source.baseAddress!, batch: batch, height: itemShape[1], width: itemShape[2],
                                  into: out.baseAddress!, areas: areas)
             }
         }
-        return output
     }
 
     /// Tile grid of items height x width and images per chunk (the same chunks as im2col).
