@@ -36,16 +36,26 @@ public struct LocatedFrame: Sendable {
 /// (detector and tracker; classifier and smoother), so the two may run on two threads, one frame apart, which
 /// is how `PipelineRunner` overlaps detection of the next frame with classification of this one. Within a
 /// phase, one owner calls it for every frame in order, faces or not (the tracker and the smoother keep time).
+///
+/// With `frameStages` (copies of a `StagedFaceDetector`'s frame-only part), the runner detects consecutive
+/// frames on several threads (`frameStageDetections`) and `locate(_:arrival:frameStageDetections:)` finishes
+/// each in order: the same results as `locate` alone.
 public final class FrameAnalyzer: @unchecked Sendable {
     public let options: AnalysisOptions
+    /// One per detection thread; empty: detection runs inside `locate`.
+    public let frameStages: [FaceDetector]
     private let detector: FaceDetector
     private let classifier: EmotionClassifier
     private let tracker: FaceTracker
     private let smoother: EmotionSmoother
     private var framesSinceDetection = Int.max
 
-    public init(detector: FaceDetector, classifier: EmotionClassifier, options: AnalysisOptions = AnalysisOptions()) {
+    /// `frameStages`: from `detector`'s `makeFrameStage()` (so `detector` must be a `StagedFaceDetector`).
+    public init(detector: FaceDetector, classifier: EmotionClassifier, options: AnalysisOptions = AnalysisOptions(),
+                frameStages: [FaceDetector] = []) {
+        precondition(frameStages.isEmpty || detector is StagedFaceDetector, "frame stages need a StagedFaceDetector")
         self.options = options
+        self.frameStages = frameStages
         self.detector = detector
         self.classifier = classifier
         tracker = FaceTracker(configuration: options.tracker)
@@ -59,15 +69,43 @@ public final class FrameAnalyzer: @unchecked Sendable {
 
     /// Detection (every `detectEvery` frames), tracking and the classifier's crops.
     public func locate(_ frame: Frame, arrival: Date? = nil) throws -> LocatedFrame {
-        let time = frame.seconds
-        var tracked: [TrackedFace]
+        var detections: [Detection]? = nil
         if framesSinceDetection >= options.detectEvery - 1 {
-            let detections = try detector.detect(in: frame.image).filter { $0.box.width >= options.minimumFaceSize }
-            tracked = tracker.update(detections: detections, time: time)
+            detections = try detector.detect(in: frame.image)
             framesSinceDetection = 0
         } else {
-            tracked = tracker.predict(time: time)
             framesSinceDetection += 1
+        }
+        return track(frame, detections: detections, arrival: arrival)
+    }
+
+    /// Whether the frame at `position` in the stream (0 first) is one the detector runs on (`detectEvery`):
+    /// the frames `locate` detects on, counted from the start.
+    public func detects(atPosition position: Int) -> Bool {
+        position % options.detectEvery == 0
+    }
+
+    /// The frame-only detections of `frame` on frame stage `stage`: any thread, one thread per stage.
+    public func frameStageDetections(_ frame: Frame, stage: Int) throws -> [Detection] {
+        try frameStages[stage].detect(in: frame.image)
+    }
+
+    /// `locate` for a frame whose frame stage ran on a detection thread (nil: a frame without detection).
+    /// Called for every frame in order, like `locate`.
+    public func locate(_ frame: Frame, arrival: Date?, frameStageDetections: [Detection]?) throws -> LocatedFrame {
+        let staged = detector as! StagedFaceDetector  // checked at init
+        let detections = try frameStageDetections.map { try staged.detect(in: frame.image, frameStageDetections: $0) }
+        return track(frame, detections: detections, arrival: arrival)
+    }
+
+    /// Tracking (an update with `detections`, or the prediction when there are none this frame) and crops.
+    private func track(_ frame: Frame, detections: [Detection]?, arrival: Date?) -> LocatedFrame {
+        let time = frame.seconds
+        var tracked: [TrackedFace]
+        if let detections {
+            tracked = tracker.update(detections: detections.filter { $0.box.width >= options.minimumFaceSize }, time: time)
+        } else {
+            tracked = tracker.predict(time: time)
         }
         let liveTrackIDs = Set(tracked.map(\.id))
         tracked.removeAll { $0.secondsSinceDetection > options.maximumCoastSeconds }

@@ -31,8 +31,13 @@ public struct PipelineStatistics: Sendable {
 }
 
 /// Source -> locate (detect, track, crop) -> classify (CNN, smoothing) -> sinks, each on its own thread, linked by
-/// bounded queues, so throughput is set by the slowest stage and memory stays flat however long the input. The end of the stream travels down the queues
-/// (close), and every sink is finished, so files are complete even after an early stop.
+/// bounded queues, so throughput is set by the slowest stage and memory stays flat however long the input. The
+/// end of the stream travels down the queues (close), and every sink is finished, so files are complete even
+/// after an early stop.
+///
+/// Detection, the costliest stage, is split when the analyzer has frame stages and every frame is kept (not a
+/// live source): the reader deals frames in turn to one detection thread per stage, and the locate thread takes
+/// their results back in the same turn, so it tracks frames in order (same results, more cores at work).
 public final class PipelineRunner: @unchecked Sendable {
     public let queueCapacity: Int
     /// Live sources: never block the reader; drop the oldest waiting frame instead of building a backlog.
@@ -75,18 +80,39 @@ public final class PipelineRunner: @unchecked Sendable {
                     progress: (PipelineStatistics) -> Void = { _ in }) throws -> PipelineStatistics {
         let started = Date()
         let decoded = BoundedQueue<(Frame, Date)>(capacity: analysisQueueCapacity)
+        // Frames dealt to the detection threads (with their position in the stream) and their detections back;
+        // one place each, so the frames in flight (memory) grow by little.
+        let stageCount = dropsStaleFrames || source is RestartingFrameSource ? 0 : analyzer.frameStages.count
+        let dealsFrames = stageCount > 1
+        let stageInputs = (0..<(dealsFrames ? stageCount : 0)).map { _ in BoundedQueue<(Frame, Date, Int)>(capacity: 1) }
+        let stageOutputs = (0..<(dealsFrames ? stageCount : 0)).map { _ in
+            BoundedQueue<(Frame, Date, [Detection]?)>(capacity: 1)
+        }
+        let closeInputs: @Sendable () -> Void = {
+            decoded.close()
+            for queue in stageInputs { queue.close() }
+            for queue in stageOutputs { queue.close() }
+        }
         // Between the two analysis phases: as short as the reader's queue for a live source, so latency stays low.
         let located = BoundedQueue<LocatedFrame>(capacity: min(queueCapacity, analysisQueueCapacity))
         let analyzed = BoundedQueue<AnnotatedFrame>(capacity: queueCapacity)
         let group = DispatchGroup()
 
         let readerThread = Thread { [self] in
-            defer { decoded.close(); group.leave() }
+            defer {
+                decoded.close()
+                for queue in stageInputs { queue.close() }
+                group.leave()
+            }
+            var position = 0
             while !shouldStop() {
                 do {
                     guard let frame = try source.nextFrame() else { break }
                     update { $0.framesRead += 1 }
-                    if dropsStaleFrames {
+                    if dealsFrames {
+                        guard stageInputs[position % stageCount].push((frame, Date(), position)) else { break }
+                        position += 1
+                    } else if dropsStaleFrames {
                         // A closed queue (analysis or a sink failed) takes nothing: stop reading.
                         if decoded.isClosed { break }
                         if decoded.pushDroppingOldest((frame, Date())) != nil { update { $0.framesDropped += 1 } }
@@ -100,8 +126,42 @@ public final class PipelineRunner: @unchecked Sendable {
             }
             if shouldStop() { update { $0.stoppedEarly = true } }
         }
+        let detectionThreads = stageInputs.indices.map { stage in
+            Thread { [self] in
+                defer { stageOutputs[stage].close(); group.leave() }
+                while let (frame, arrival, position) = stageInputs[stage].pop() {
+                    do {
+                        let detections = analyzer.detects(atPosition: position)
+                            ? try analyzer.frameStageDetections(frame, stage: stage) : nil
+                        guard stageOutputs[stage].push((frame, arrival, detections)) else { break }
+                    } catch {
+                        record(error)
+                        closeInputs()
+                        break
+                    }
+                }
+            }
+        }
         let locateThread = Thread { [self] in
             defer { located.close(); group.leave() }
+            if dealsFrames {
+                // The stages' results in the order the frames were dealt.
+                var position = 0
+                while let (frame, arrival, detections) = stageOutputs[position % stageCount].pop() {
+                    position += 1
+                    do {
+                        guard located.push(try analyzer.locate(frame, arrival: arrival, frameStageDetections: detections)) else {
+                            closeInputs()
+                            break
+                        }
+                    } catch {
+                        record(error)
+                        closeInputs()
+                        break
+                    }
+                }
+                return
+            }
             let restarting = source as? RestartingFrameSource
             var restartsSeen = 0
             while let (frame, arrival) = decoded.pop() {
@@ -129,18 +189,18 @@ public final class PipelineRunner: @unchecked Sendable {
                 update { $0.framesAnalyzed += 1; $0.facesAnalyzed += result.faces.count }
                 guard analyzed.push(result) else {
                     located.close()
-                    decoded.close()
+                    closeInputs()
                     break
                 }
             }
         }
-        group.enter()
-        group.enter()
-        group.enter()
+        for _ in 0..<(3 + detectionThreads.count) { group.enter() }
         readerThread.name = "fer-annotate.decode"
         locateThread.name = "fer-annotate.locate"
         classifyThread.name = "fer-annotate.classify"
+        for (stage, thread) in detectionThreads.enumerated() { thread.name = "fer-annotate.detect\(stage)" }
         readerThread.start()
+        for thread in detectionThreads { thread.start() }
         locateThread.start()
         classifyThread.start()
 
@@ -153,7 +213,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 sinkError = error
                 analyzed.close()
                 located.close()
-                decoded.close()
+                closeInputs()
                 break
             }
             lock.lock()

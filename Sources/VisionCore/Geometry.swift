@@ -91,3 +91,16 @@ public protocol FaceDetector: AnyObject {
     /// Faces in `image` (rgb24), boxes and landmarks in the image's own pixels.
     func detect(in image: Image) throws -> [Detection]
 }
+
+/// A detector whose work on a frame has a part that depends on that frame alone (a network over the whole image)
+/// and a remainder that may depend on the frames before (what an accurate detector found last time): a pipeline
+/// runs the first part of consecutive frames on several threads, each with its own copy, and the remainder in
+/// frame order, with the same results as `detect(in:)` frame after frame.
+public protocol StagedFaceDetector: FaceDetector {
+    /// A new detector computing the frame-only part (its `detect(in:)`), with buffers of its own for another
+    /// thread; nil when this detector has no such part.
+    func makeFrameStage() throws -> FaceDetector?
+    /// The frame's detections given what a frame stage found on it: `detect(in: image)` is
+    /// `detect(in: image, frameStageDetections: stage.detect(in: image))`. Called for every frame, in order.
+    func detect(in image: Image, frameStageDetections: [Detection]) throws -> [Detection]
+}

@@ -65,7 +65,22 @@ struct AnnotateJob {
         analysisOptions.cropper.verticalOffset = framing.verticalOffset
         // A photo is one frame: every face counts at once, with no confirmation over time.
         if info.isStillImage { analysisOptions.tracker.confirmHits = 1 }
-        let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: analysisOptions)
+        // A video file up to 720p: detection, the costliest stage there, on one thread per core (up to four),
+        // frames dealt in turn and tracked in order (PipelineRunner). Larger frames are dominated by decoding and
+        // encoding and would keep more of them in memory; a live source keeps one detection thread, to drop frames
+        // freely.
+        var frameStages: [FaceDetector] = []
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if !info.isStillImage, live?.isLive != true, cores > 1, info.width * info.height <= 1280 * 720,
+           let staged = detector as? StagedFaceDetector {
+            do {
+                frameStages = try (0..<min(cores, 4)).compactMap { _ in try staged.makeFrameStage() }
+            } catch {
+                throw JobError(description: "\(error)", exitCode: 66)
+            }
+        }
+        let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: analysisOptions,
+                                     frameStages: frameStages)
 
         var sinks: [FrameSink] = []
         var videoSink: VideoSink?
@@ -116,6 +131,7 @@ struct AnnotateJob {
         var progress = Progress(total: info.estimatedFrameCount.map { max(1, $0 - framesSkipped) }, console: console)
         let runner = PipelineRunner(source: source, analyzer: analyzer,
                                     sinks: live?.arrange(sinks, videoSink: liveVideoSink) ?? sinks,
+                                    queueCapacity: Self.queueCapacity(width: info.width, height: info.height),
                                     dropsStaleFrames: live?.isLive ?? false, analysisQueueCapacity: live?.analysisQueueCapacity)
         let statistics: PipelineStatistics
         do {
@@ -145,6 +161,12 @@ struct AnnotateJob {
         } catch {
             throw JobError(description: "\(error)", exitCode: 66)
         }
+    }
+
+    /// Frames each queue between the pipeline's stages holds: four, fewer for large frames so that the frames
+    /// in flight take about 16 MB a queue (two 1080p frames), which keeps a 1080p file under 400 MB.
+    static func queueCapacity(width: Int, height: Int) -> Int {
+        max(2, min(4, (16 << 20) / max(1, width * height * 3)))
     }
 
     /// The detector --detector asks for, and the framing of the boxes it reports.

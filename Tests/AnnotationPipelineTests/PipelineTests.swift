@@ -43,6 +43,47 @@ final class FakeDetector: FaceDetector {
     }
 }
 
+/// Finds FakeSource's bright square by its pixels: a function of the frame alone, as a frame stage must be.
+final class BrightSquareFinder: FaceDetector {
+    private(set) var calls = 0
+
+    func detect(in image: Image) throws -> [Detection] {
+        calls += 1
+        var (minX, minY, maxX, maxY) = (Int.max, Int.max, -1, -1)
+        for y in 0..<image.height {
+            for x in 0..<image.width where image.pixels[(y * image.width + x) * 3] > 100 {
+                (minX, minY, maxX, maxY) = (min(minX, x), min(minY, y), max(maxX, x), max(maxY, y))
+            }
+        }
+        guard maxX >= 0 else { return [] }
+        return [Detection(box: Box(x: Float(minX), y: Float(minY), width: Float(maxX - minX + 1),
+                                   height: Float(maxY - minY + 1)), score: 0.9)]
+    }
+}
+
+/// BrightSquareFinder as the frame stage, and a remainder that depends on the calls before it (a second face on
+/// every fourth call, at a place that moves with the call count), like HybridFaceDetector's accurate searches.
+final class FakeStagedDetector: StagedFaceDetector {
+    private(set) var stages: [BrightSquareFinder] = []
+    private var remainderCalls = 0
+
+    func makeFrameStage() throws -> FaceDetector? {
+        stages.append(BrightSquareFinder())
+        return stages.last
+    }
+
+    func detect(in image: Image) throws -> [Detection] {
+        try detect(in: image, frameStageDetections: try BrightSquareFinder().detect(in: image))
+    }
+
+    func detect(in image: Image, frameStageDetections: [Detection]) throws -> [Detection] {
+        defer { remainderCalls += 1 }
+        guard remainderCalls % 4 == 0 else { return frameStageDetections }
+        return frameStageDetections + [Detection(box: Box(x: 100, y: Float(remainderCalls % 40), width: 30, height: 30),
+                                                 score: 0.8)]
+    }
+}
+
 final class CollectingSink: FrameSink {
     var frames: [AnnotatedFrame] = []
     var finishedCompleted: Bool?
@@ -94,6 +135,36 @@ final class PipelineTests: XCTestCase {
             previous = (raw, smooth)
         }
         XCTAssertLessThan(smoothVariation, rawVariation, "smoothing lowers total variation")
+    }
+
+    /// Frames dealt to three detection threads (frame stages) and tracked in order give exactly what detection
+    /// on the locate thread gives, with --detect-every 2, and every stage takes its share of the frames.
+    func testDetectionThreadsGiveTheSameResultsAsOne() throws {
+        let classifier = try ShippedModel.load()
+        var options = AnalysisOptions()
+        options.tracker.confirmHits = 1
+        options.detectEvery = 2
+        func run(stageCount: Int) throws -> (frames: [AnnotatedFrame], detector: FakeStagedDetector) {
+            let detector = FakeStagedDetector()
+            let stages = try (0..<stageCount).compactMap { _ in try detector.makeFrameStage() }
+            let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: options, frameStages: stages)
+            let collector = CollectingSink()
+            let statistics = try PipelineRunner(source: FakeSource(count: 41), analyzer: analyzer, sinks: [collector],
+                                                queueCapacity: 2).run()
+            XCTAssertEqual(statistics.framesAnalyzed, 41)
+            return (collector.frames, detector)
+        }
+        let (dealt, stagedDetector) = try run(stageCount: 3)
+        let (alone, _) = try run(stageCount: 0)
+        XCTAssertEqual(dealt.map(\.frame.index), Array(0..<41), "order kept")
+        XCTAssertEqual(stagedDetector.stages.map(\.calls), [7, 7, 7], "frames 0, 2, ..., 40 dealt in turn")
+        XCTAssertGreaterThan(Set(alone.flatMap { $0.faces.map(\.trackID) }).count, 1, "the remainder's faces are tracked")
+        for (one, other) in zip(dealt, alone) {
+            XCTAssertEqual(one.faces.map(\.trackID), other.faces.map(\.trackID), "frame \(one.frame.index)")
+            XCTAssertEqual(one.faces.map(\.box), other.faces.map(\.box), "frame \(one.frame.index)")
+            XCTAssertEqual(one.faces.map(\.detectionScore), other.faces.map(\.detectionScore), "frame \(one.frame.index)")
+            XCTAssertEqual(one.faces.map(\.rawProbabilities), other.faces.map(\.rawProbabilities), "frame \(one.frame.index)")
+        }
     }
 
     func testFramesWithoutFacesGetEmptyRows() throws {

