@@ -20,6 +20,8 @@ public final class DepthwiseConv2d: Layer {
     /// One output plane as computed, rows `phaseWidth` apart (see forward).
     private var run: [Float] = []
     private var scratchGeometry: [Int] = []
+    /// The padding rows of the 3x3 SAME path.
+    private var zeroRow: [Float] = []
 
     /// `weight` is [outChannels, 1, kh, kw]; `multiplier` output channels per input channel.
     public init(weight: Tensor, bias: Tensor?, stride: Int, padding: Padding, multiplier: Int = 1) {
@@ -70,6 +72,11 @@ public final class DepthwiseConv2d: Layer {
         precondition(shape[2] > 0 && shape[3] > 0, "input \(input.shape) too small for the kernel")
         if output.shape != shape { output = Tensor(zeros: shape) }
         let (height, width, outHeight, outWidth) = (input.shape[2], input.shape[3], shape[2], shape[3])
+        let biases = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
+        if stride == 1 && kernelHeight == 3 && kernelWidth == 3 && padding == .uniform(1) && width >= DepthwiseRun.lanes + 2 {
+            forwardSame3x3(input, biases: biases, into: &output)
+            return
+        }
         let multiplier = outChannels / inChannels
         let taps = kernelHeight * kernelWidth
         let phaseHeight = (height + padding.top + padding.bottom + stride - 1) / stride
@@ -82,11 +89,6 @@ public final class DepthwiseConv2d: Layer {
             scratch = [Float](repeating: 0, count: stride * stride * phaseSize + DepthwiseRun.lanes)
             run = [Float](repeating: 0, count: runLength + DepthwiseRun.lanes)
             scratchGeometry = [height, width]
-        }
-        let biases = bias?.value.storage ?? [Float](repeating: 0, count: outChannels)
-        if stride == 1 && kernelHeight == 3 && kernelWidth == 3 && padding == .uniform(1) && width >= DepthwiseRun.lanes + 2 {
-            forwardSame3x3(input, biases: biases, into: &output)
-            return
         }
         // Tap t of the kernel reads phase plane offsets[t] onwards.
         var offsets: [Int] = []
@@ -177,11 +179,11 @@ public final class DepthwiseConv2d: Layer {
     private func forwardSame3x3(_ input: Tensor, biases: [Float], into output: inout Tensor) {
         let (height, width) = (input.shape[2], input.shape[3])
         let multiplier = outChannels / inChannels
-        let zeros = [Float](repeating: 0, count: width)
+        if zeroRow.count < width { zeroRow = [Float](repeating: 0, count: width) }
         input.storage.withUnsafeBufferPointer { x in
             weight.value.storage.withUnsafeBufferPointer { w in
                 output.storage.withUnsafeMutableBufferPointer { y in
-                    zeros.withUnsafeBufferPointer { zeroRow in
+                    zeroRow.withUnsafeBufferPointer { zeroRow in
                         for n in 0..<input.shape[0] {
                             for o in 0..<outChannels {
                                 let c = o / multiplier
