@@ -37,21 +37,26 @@ final class HybridFaceDetectorTests: XCTestCase {
         XCTAssertLessThanOrEqual(both.falseAlarms, 1)
     }
 
+    /// The picture shifted right by `offset` px on a plain gray canvas of its size.
+    func drifted(_ image: Image, by offset: Int) -> Image {
+        let shifted = image.cropped(x: -offset, y: 0, width: image.width, height: image.height)!
+        var canvas = Image(width: image.width, height: image.height, format: .rgb24,
+                           pixels: [UInt8](repeating: 128, count: image.pixels.count))
+        for row in 0..<shifted.height {
+            for byte in 0..<shifted.bytesPerRow {
+                canvas.pixels[row * canvas.bytesPerRow + offset * 3 + byte] = shifted.pixels[row * shifted.bytesPerRow + byte]
+            }
+        }
+        return canvas
+    }
+
     /// Twelve frames of the picture drifting 1 px per frame, MTCNN's full search every 6th: every frame still
     /// finds the small faces, the frames between through window searches only.
     func testVideoKeepsSmallFacesBetweenFullSearches() throws {
         let picture = try groupPicture()
         let detector = try hybrid(interval: 6)
         for frame in 0..<12 {
-            // Shift right by `frame` px (the left columns repeat the canvas edge, a plain gray).
-            let shifted = picture.image.cropped(x: -frame, y: 0, width: picture.image.width, height: picture.image.height)!
-            var canvas = Image(width: picture.image.width, height: picture.image.height, format: .rgb24,
-                               pixels: [UInt8](repeating: 128, count: picture.image.pixels.count))
-            for row in 0..<shifted.height {
-                for byte in 0..<shifted.bytesPerRow {
-                    canvas.pixels[row * canvas.bytesPerRow + frame * 3 + byte] = shifted.pixels[row * shifted.bytesPerRow + byte]
-                }
-            }
+            let canvas = drifted(picture.image, by: frame)
             let faces = picture.faces.map { Box(x: $0.x + Float(frame), y: $0.y, width: $0.width, height: $0.height) }
             let result = score(try detector.detect(in: canvas), against: faces)
             XCTAssertGreaterThanOrEqual(Double(result.hits), 0.9 * Double(faces.count), "frame \(frame)")
@@ -61,6 +66,25 @@ final class HybridFaceDetectorTests: XCTestCase {
         // In between, a window around each face BlazeFace did not find (at most every face, every frame).
         XCTAssertGreaterThan(detector.windowSearches, 10)
         XCTAssertLessThanOrEqual(detector.windowSearches, 10 * picture.faces.count)
+    }
+
+    /// Staged (the pipeline's detection threads): a copy of the fast detector on each frame, then the hybrid's
+    /// remainder in frame order, gives exactly what `detect(in:)` gives, window searches and full searches
+    /// included.
+    func testFrameStagePlusRemainderEqualsDetect() throws {
+        let picture = try groupPicture()
+        let whole = try hybrid(interval: 3), staged = try hybrid(interval: 3)
+        let stage = try XCTUnwrap(try staged.makeFrameStage())
+        XCTAssertFalse(stage === staged.fast, "a copy with buffers of its own")
+        for frame in 0..<6 {
+            let canvas = drifted(picture.image, by: frame)
+            let expected = try whole.detect(in: canvas)
+            let found = try staged.detect(in: canvas, frameStageDetections: try stage.detect(in: canvas))
+            XCTAssertEqual(found.map(\.box), expected.map(\.box), "frame \(frame)")
+            XCTAssertEqual(found.map(\.score), expected.map(\.score), "frame \(frame)")
+        }
+        XCTAssertEqual(staged.fullSearches, 2)
+        XCTAssertGreaterThan(staged.windowSearches, 0)
     }
 
     func testRedrawnBoxesFrameTheSameFER2013Square() {
