@@ -49,10 +49,6 @@ enum InterpreterKernels {
         }
     }
 
-    /// Plain comparisons, which the compiler vectorises (the standard library's pointwiseMax on SIMD vectors
-    /// goes element by element).
-    @inline(__always)
-    static func larger(_ a: Float, _ b: Float) -> Float { b > a ? b : a }
 
     /// MAX_POOL_2D without padding (VALID), square kernel and stride.
     static func maxPool(_ input: Tensor, kernel: Int, stride: Int, into output: inout Tensor) {

@@ -143,28 +143,24 @@ public final class MaxPool2d: Layer {
                     let r0 = input + 2 * oy * width
                     let r1 = 2 * oy + 1 < height ? r0 + width : r0
                     let r2 = kernelSize == 3 && 2 * oy + 2 < height ? r0 + 2 * width : r1
-                    for ix in 0..<width { columns[ix] = Self.larger(Self.larger(r0[ix], r1[ix]), r2[ix]) }
+                    for ix in 0..<width { columns[ix] = larger(larger(r0[ix], r1[ix]), r2[ix]) }
                     let target = y + (plane * outHeight + oy) * outWidth
                     if kernelSize == 2 {
-                        for ox in 0..<fullColumns { target[ox] = Self.larger(columns[2 * ox], columns[2 * ox + 1]) }
+                        for ox in 0..<fullColumns { target[ox] = larger(columns[2 * ox], columns[2 * ox + 1]) }
                     } else {
                         for ox in 0..<fullColumns {
-                            target[ox] = Self.larger(Self.larger(columns[2 * ox], columns[2 * ox + 1]), columns[2 * ox + 2])
+                            target[ox] = larger(larger(columns[2 * ox], columns[2 * ox + 1]), columns[2 * ox + 2])
                         }
                     }
                     for ox in fullColumns..<outWidth {
                         var largest = -Float.infinity
-                        for ix in (2 * ox)..<min(2 * ox + kernelSize, width) { largest = Self.larger(largest, columns[ix]) }
+                        for ix in (2 * ox)..<min(2 * ox + kernelSize, width) { largest = larger(largest, columns[ix]) }
                         target[ox] = largest
                     }
                 }
             }
         }
     }
-
-    /// A plain comparison, which the compiler vectorises (`Swift.max` orders NaNs and does not).
-    @inline(__always)
-    private static func larger(_ a: Float, _ b: Float) -> Float { b > a ? b : a }
 
     /// Inference (no winners to record): each window clamped to the input once, then a branch-free max over what
     /// is left (padding counts as -infinity). The general loop's per-tap bounds checks and winner bookkeeping made

@@ -1,3 +1,5 @@
+/// Arithmetic the compiler only turns into the fast instructions when it is spelled out this way.
+
 /// `accumulator + a * b` as one fused instruction where the build targets a CPU with FMA (Package.swift defines
 /// FUSED_MULTIPLY_ADD when it targets Haswell-level x86-64), else as a multiply and an add. Swift never contracts
 /// `a * b + c` by itself, and `addingProduct` on a CPU without FMA becomes a library call per lane, so the choice
@@ -11,3 +13,8 @@ public func multiplyAdd(_ accumulator: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIM
     return accumulator + a * b
     #endif
 }
+
+/// The larger of two floats as a plain comparison, which the compiler vectorises in loops (`Swift.max` orders
+/// NaNs, and the standard library's pointwise max on SIMD vectors goes lane by lane).
+@inlinable @inline(__always)
+public func larger(_ a: Float, _ b: Float) -> Float { b > a ? b : a }
