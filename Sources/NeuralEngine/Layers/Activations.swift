@@ -95,11 +95,8 @@ public final class PReLU: Layer {
     }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
-        let (batch, channels, spatial) = planeSize(input.shape)
         var result = input
-        result.storage.withUnsafeMutableBufferPointer { values in
-            rectify(values.baseAddress!, batch: batch, channels: channels, spatial: spatial, into: values.baseAddress!)
-        }
+        rectify(&result)
         self.input = training ? input : nil
         return result
     }
