@@ -30,6 +30,21 @@ final class FakeSource: FrameSource {
     }
 }
 
+/// FakeSource that fails when asked for frame `failingAt`, as a truncated file does.
+final class FailingSource: FrameSource {
+    struct Truncated: Error {}
+    private let frames: FakeSource
+    private let failingAt: Int
+    private var index = 0
+    init(count: Int, failingAt: Int) { frames = FakeSource(count: count); self.failingAt = failingAt }
+
+    func nextFrame() throws -> Frame? {
+        defer { index += 1 }
+        if index == failingAt { throw Truncated() }
+        return try frames.nextFrame()
+    }
+}
+
 /// Reports the square where it is, except on the frames listed in `missing`.
 final class FakeDetector: FaceDetector {
     let missing: Set<Int>
@@ -165,6 +180,25 @@ final class PipelineTests: XCTestCase {
             XCTAssertEqual(one.faces.map(\.detectionScore), other.faces.map(\.detectionScore), "frame \(one.frame.index)")
             XCTAssertEqual(one.faces.map(\.rawProbabilities), other.faces.map(\.rawProbabilities), "frame \(one.frame.index)")
         }
+    }
+
+    /// A source failing part way with frames dealt to detection threads: every frame before the failure comes
+    /// through, in order, the error is reported, and the sinks are finished as incomplete.
+    func testDetectionThreadsStopCleanlyWhenTheSourceFails() throws {
+        let classifier = try ShippedModel.load()
+        var options = AnalysisOptions()
+        options.tracker.confirmHits = 1
+        let detector = FakeStagedDetector()
+        let stages = try (0..<2).compactMap { _ in try detector.makeFrameStage() }
+        let analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: options, frameStages: stages)
+        let collector = CollectingSink()
+        let statistics = try PipelineRunner(source: FailingSource(count: 40, failingAt: 15), analyzer: analyzer,
+                                            sinks: [collector], queueCapacity: 2).run()
+        XCTAssertTrue(statistics.sourceError is FailingSource.Truncated)
+        XCTAssertEqual(statistics.framesAnalyzed, 15)
+        XCTAssertEqual(collector.frames.map(\.frame.index), Array(0..<15))
+        XCTAssertEqual(collector.finishedCompleted, false)
+        XCTAssertEqual(detector.stages.map(\.calls), [8, 7], "frames 0-14 dealt in turn")
     }
 
     func testFramesWithoutFacesGetEmptyRows() throws {
