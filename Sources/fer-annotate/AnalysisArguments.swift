@@ -11,7 +11,7 @@ struct AnalysisArguments: ParsableArguments {
     var model: String?
 
     @Option(help: ArgumentHelp(
-        "Face detector: blazeface (fast; misses faces under about 40 px), mtcnn (finds faces down to 20 px, 20-50x slower), "
+        "Face detector: blazeface (fast; misses faces under about 40 px), mtcnn (finds faces down to 20 px, 8-20x slower at 720p), "
         + "or auto: BlazeFace on every frame plus an MTCNN search of the whole frame every --full-search seconds and "
         + "around the small faces only MTCNN sees; both detectors on still images.", valueName: "name"))
     var detector = "auto"

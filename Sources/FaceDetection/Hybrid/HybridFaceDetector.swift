@@ -1,7 +1,7 @@
 import VisionCore
 
 /// A fast detector on every frame, helped by an accurate one where the fast one is blind: BlazeFace misses small
-/// faces (about half of those under 48 px), MTCNN finds them but costs 20-50x more per frame. So the accurate
+/// faces (about half of those under 48 px), MTCNN finds them but costs 8-20x more per 720p frame. So the accurate
 /// detector searches the whole frame only every `fullSearchInterval` calls (a new small face is found within that
 /// many frames), and on the frames between it looks again only around the faces that it alone found last time
 /// (a window a few face widths wide, which costs about as much as the fast detector), so those faces are detected
