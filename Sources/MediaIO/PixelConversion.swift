@@ -45,7 +45,7 @@ final class FrameConverter {
     private var scratch: AlignedBuffer? = nil
 
     /// `exactRounding`: swscale's accurate rounding (see `ScalerHandle`).
-    init(exactRounding: Bool = false) {
+    init(exactRounding: Bool) {
         scaler = ScalerHandle(exactRounding: exactRounding)
     }
 
