@@ -12,6 +12,8 @@
 #   Scripts/bench_pipeline.sh                               WolfgangLanger_Pexels.mp4, 3 repeats
 #   Scripts/bench_pipeline.sh -n 5 --input clip.mp4 --no-build
 #   Scripts/bench_pipeline.sh --no-fer                      skip the peer (no venv set up)
+#   Scripts/bench_pipeline.sh --height 1080 --no-fer        a 1080p copy of the input (ffmpeg scale, made first):
+#                                                           the 1080p memory goal (ours with video <= 400 MB)
 #   Scripts/bench_pipeline.sh --fer-no-save-frames          fer without writing/zipping a JPEG per frame
 #   Scripts/bench_pipeline.sh --keep                        keep the outputs (else removed at the end)
 #
@@ -32,17 +34,19 @@ FER=1
 FER_OPTS=()
 KEEP=0
 PRESET=""
+HEIGHT=""
 VENV=${FER_PEER_VENV:-.venv-fer}
 while [ $# -gt 0 ]; do
     case "$1" in
         -i|--input) INPUT=$2; shift ;;
         -n|--repeat|--repeats) REPEATS=$2; shift ;;
         --preset) PRESET=$2; shift ;;
+        --height) HEIGHT=$2; shift ;;
         --no-build) BUILD=0 ;;
         --no-fer) FER=0 ;;
         --fer-no-save-frames) FER_OPTS=(--no-save-frames) ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "error: unknown option $1 (try --help)" >&2; exit 64 ;;
     esac
     shift
@@ -55,6 +59,7 @@ command -v python3 >/dev/null || die "python3 is needed"
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || die "ffmpeg and ffprobe are needed"
 [ -f "$INPUT" ] || die "no input $INPUT (Scripts/setup.sh fetches the sample media)"
 [[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || die "--repeat needs a positive number"
+[ -z "$HEIGHT" ] || [[ "$HEIGHT" =~ ^[1-9][0-9]*$ ]] || die "--height needs a number of lines"
 
 # --- 1. What else is running (numbers taken beside other work are contended) -----------------------------------
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -117,6 +122,13 @@ RESULTS="$OUT_DIR/pipeline-$STAMP.jsonl"
 mkdir -p "$WORK"
 : > "$RESULTS"
 [ "$KEEP" = 1 ] || trap 'rm -rf "$WORK"/*/ "$WORK"/*.mp4 "$WORK"/*.csv' EXIT
+if [ -n "$HEIGHT" ]; then
+    # Made once, before any timing; every tool then reads the same scaled file.
+    say "scaling $INPUT to $HEIGHT lines (x264 veryfast, audio copied)"
+    ffmpeg -nostdin -hide_banner -loglevel error -y -i "$INPUT" -vf "scale=-2:$HEIGHT" -c:v libx264 -preset veryfast \
+        -c:a copy "$WORK/input-${HEIGHT}p.mp4" || die "could not scale $INPUT"
+    INPUT="$WORK/input-${HEIGHT}p.mp4"
+fi
 python3 - "$RESULTS" "$PRESET" "$REPEATS" "$LOAD_START" "$BUSY_JSON" "$INPUT" "$OURS" <<'PY'
 import json, platform, sys
 results, preset, repeats, load, busy, source, ours = sys.argv[1:]

@@ -229,6 +229,8 @@ def command_report(args):
         ratio_line("fer peak memory / ours with video peak memory", fer["rss"] / ours["rss"], None)
     if fer and lean:
         ratio_line("fer peak memory / ours --no-video peak memory", fer["rss"] / lean["rss"], None)
+    if ours and (source.get("height") or 0) >= 1080:
+        ratio_line("ours with video peak memory, MB (1080p and up)", ours["rss"], 400, higher_is_better=False)
     if "fer" in skipped:
         print("  (fer ratios not available: fer was skipped)")
 

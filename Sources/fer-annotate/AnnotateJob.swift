@@ -34,7 +34,9 @@ struct AnnotateJob {
         StopSignal.install()  // before opening: a network or pipe input can take a while to probe
         // Streams, cameras and inputs with FFmpeg options open through the live session (nil: a plain file).
         let live = try LiveSession.open(command.input, arguments: command.live, console: console)
-        let reader = live == nil ? try VideoReader(url: command.input) : nil
+        // One decoder thread per core (FFmpeg's automatic count is one more): as fast here, one frame less held.
+        let reader = live == nil
+            ? try VideoReader(url: command.input, threads: ProcessInfo.processInfo.activeProcessorCount) : nil
         let start = command.live.startSeconds
         if start > 0 {
             if live?.isLive == true { throw JobError(description: "--start is for files; a live input starts now", exitCode: 64) }
@@ -164,9 +166,10 @@ struct AnnotateJob {
     }
 
     /// Frames each queue between the pipeline's stages holds: four, fewer for large frames so that the frames
-    /// in flight take about 16 MB a queue (two 1080p frames), which keeps a 1080p file under 400 MB.
+    /// in flight take at most 12 MB a queue (four 720p frames, one 1080p frame), which keeps a 1080p file under
+    /// 400 MB; one frame a queue still lets every stage work while the next waits.
     static func queueCapacity(width: Int, height: Int) -> Int {
-        max(2, min(4, (16 << 20) / max(1, width * height * 3)))
+        max(1, min(4, (12 << 20) / max(1, width * height * 3)))
     }
 
     /// The detector --detector asks for, and the framing of the boxes it reports.

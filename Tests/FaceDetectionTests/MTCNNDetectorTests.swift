@@ -104,6 +104,31 @@ final class MTCNNDetectorTests: XCTestCase {
         XCTAssertLessThanOrEqual(falseAlarms.count, 1)
     }
 
+    /// Frames above 720p are resampled straight from their pixels instead of through a summed-area table (which
+    /// would take 25 MB at 1080p): both must give the same sums, so the same values bit for bit, for pyramid
+    /// levels and for crops (shrunk, stretched, at the edges), in colour and in gray.
+    func testDirectResamplingEqualsTheSummedAreaTable() throws {
+        let colour = try FaceDetectionTestSupport.image("multi_face.jpg")
+        let gray = Image(width: colour.width, height: colour.height, format: .gray8,
+                         pixels: stride(from: 0, to: colour.pixels.count, by: 3).map { colour.pixels[$0 + 1] })
+        for image in [colour, gray] {
+            let (table, direct) = (AreaResampler(image, useTable: true), AreaResampler(image, useTable: false))
+            for scale in [0.6, 0.5, 0.3, 0.05] {
+                let size = MTCNNDetector.levelSize(width: image.width, height: image.height, scale: scale)
+                let expected = table.resampled(width: size.width, height: size.height)
+                XCTAssertEqual(direct.resampled(width: size.width, height: size.height).storage, expected.storage,
+                               "\(image.format) level \(scale)")
+            }
+            let regions = [PixelRegion(x: 0, y: 0, width: 7, height: 5),
+                           PixelRegion(x: 101, y: 33, width: 60, height: 71),
+                           PixelRegion(x: image.width - 130, y: image.height - 90, width: 130, height: 90)]
+            for size in [24, 48] {
+                XCTAssertEqual(direct.crops(regions, size: size).storage, table.crops(regions, size: size).storage,
+                               "\(image.format) crops of \(size)")
+            }
+        }
+    }
+
     // MARK: Speed
 
     /// P-Net on a large level runs in horizontal strips; the strips must give the whole level's outputs.
