@@ -36,7 +36,9 @@ final class RoundTripTests: XCTestCase {
         return ticks
     }
 
-    func roundTrip(container: String, width: Int, height: Int, count: Int = 30) throws {
+    /// `inspect` gets the written file's path before it is removed.
+    func roundTrip(container: String, width: Int, height: Int, count: Int = 30,
+                   inspect: (String) throws -> Void = { _ in }) throws {
         let folder = try TestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("pattern.\(container)").path
@@ -53,6 +55,7 @@ final class RoundTripTests: XCTestCase {
         }
         try writer.finish()
         XCTAssertEqual(writer.framesWritten, count)
+        try inspect(path)
 
         let reader = try VideoReader(url: path)
         // yuv420p needs even sizes: odd ones come back one pixel larger (the last column/row repeated).
@@ -89,6 +92,35 @@ final class RoundTripTests: XCTestCase {
 
     func testMP4RoundTripKeepsFramesTimestampsAndPixels() throws {
         try roundTrip(container: "mp4", width: 96, height: 64)
+    }
+
+    /// The options x264 itself recorded in the stream (its "options: ..." SEI), by name.
+    static func x264Options(in path: String) throws -> [String: String] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let start = data.range(of: Data("options: ".utf8)) else { return [:] }
+        let end = data[start.upperBound...].firstIndex(of: 0) ?? data.endIndex
+        let pairs = String(decoding: data[start.upperBound..<end], as: UTF8.self).split(separator: " ").map {
+            $0.split(separator: "=", maxSplits: 1).map(String.init)
+        }
+        return Dictionary(pairs.filter { $0.count == 2 }.map { ($0[0], $0[1]) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Above 720p the encoder bounds its frames in flight (memory): sliced threads, one B-frame and a lookahead
+    /// of 5 at the default preset, as x264 records them (it only warns about parameters it cannot parse); frames,
+    /// timestamps and pixels survive as at small sizes, which keep veryfast's own B-frames and lookahead.
+    func testFullHDRoundTripWithTheLargeFrameEncoderSettings() throws {
+        try roundTrip(container: "mp4", width: 1920, height: 1080, count: 12) { path in
+            let options = try Self.x264Options(in: path)
+            XCTAssertEqual(options["sliced_threads"], "1")
+            XCTAssertEqual(options["bframes"], "1")
+            XCTAssertEqual(options["rc_lookahead"], "5")
+        }
+        try roundTrip(container: "mp4", width: 96, height: 64, count: 5) { path in
+            let options = try Self.x264Options(in: path)
+            XCTAssertEqual(options["sliced_threads"], "0")
+            XCTAssertEqual(options["bframes"], "3")
+            XCTAssertEqual(options["rc_lookahead"], "10")
+        }
     }
 
     func testMKVRoundTripWithOddSize() throws {
