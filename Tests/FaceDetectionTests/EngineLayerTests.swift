@@ -63,6 +63,37 @@ final class EngineLayerTests: XCTestCase {
         }
     }
 
+    /// BandedConv2d's inference paths against Conv2d's whole-image im2col: the direct loops (5x5 on 3 channels,
+    /// strides 1 and 2, TensorFlow's uneven SAME padding, widths that are not a multiple of 16, channel counts
+    /// that are not a multiple of 4) and the banded sgemm (3x3 on 3 channels, and 5x5 on 4: depth 100).
+    func testBandedConvolutionMatchesConv2d() {
+        var generator = RandomGenerator(seed: 17)
+        let cases: [(inChannels: Int, kernel: Int, stride: Int, padding: Padding, outChannels: Int, height: Int, width: Int)] = [
+            (3, 5, 2, Padding(top: 1, left: 1, bottom: 2, right: 2), 24, 41, 64),
+            (3, 5, 1, .uniform(2), 6, 9, 37),
+            (3, 5, 2, Padding(top: 0, left: 0, bottom: 1, right: 1), 5, 12, 33),
+            (3, 3, 2, Padding(top: 0, left: 0, bottom: 1, right: 1), 32, 20, 40),
+            (4, 5, 2, .uniform(2), 8, 15, 36),
+        ]
+        for shape in cases {
+            let weight = Tensor(normal: [shape.outChannels, shape.inChannels, shape.kernel, shape.kernel],
+                                standardDeviation: 1, generator: &generator)
+            let bias = Tensor(normal: [shape.outChannels], standardDeviation: 1, generator: &generator)
+            let input = Tensor(normal: [2, shape.inChannels, shape.height, shape.width], standardDeviation: 1,
+                               generator: &generator)
+            let expected = Conv2d(weight: weight, bias: bias, stride: shape.stride, padding: shape.padding, groups: 1)
+                .forward(input, training: false)
+            let banded = BandedConv2d(weight: weight, bias: bias, stride: shape.stride, padding: shape.padding)
+            var output = Tensor(zeros: [1])
+            banded.forward(input, into: &output)
+            XCTAssertEqual(output.shape, expected.shape, "\(shape)")
+            XCTAssertLessThan(output.maxAbsoluteDifference(expected), 1e-4, "\(shape)")
+            // Again into the same tensor: nothing may depend on what it held.
+            banded.forward(input, into: &output)
+            XCTAssertLessThan(output.maxAbsoluteDifference(expected), 1e-4, "\(shape), second call")
+        }
+    }
+
     func testZeroPadPlacesInputAndZeros() {
         let input = Tensor(shape: [1, 2, 2, 3], storage: (1...12).map(Float.init))
         let pad = ZeroPad2d(padding: Padding(top: 1, left: 0, bottom: 0, right: 2), channelsBefore: 0, channelsAfter: 1)
