@@ -33,7 +33,7 @@ public struct AreaResampler: Sendable {
     public let width: Int
     public let height: Int
     /// Frames up to this many pixels (1280 x 720) get a summed-area table.
-    public static let largestTable = 1280 * 720
+    static let largestTable = 1280 * 720
 
     private enum Sums {
         /// (height + 1) x (width + 1) x 3 running sums, zero first row and column; gray is repeated.
