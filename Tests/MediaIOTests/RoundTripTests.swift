@@ -115,6 +115,22 @@ final class RoundTripTests: XCTestCase {
             XCTAssertEqual(options["bframes"], "1")
             XCTAssertEqual(options["rc_lookahead"], "5")
         }
+        // A live output (fragmented MP4) has no B-frames at any size: the bound must not add one.
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let livePath = folder.appendingPathComponent("live.mp4").path
+        let live = try VideoWriter(path: livePath, width: 1920, height: 1080, timeBase: Rational(1, 25),
+                                   frameRate: Rational(25, 1), settings: EncoderSettings(preset: "veryfast"),
+                                   live: LiveOutput())
+        for i in 0..<4 {
+            try live.write(Frame(image: Self.pattern(width: 1920, height: 1080, frame: i),
+                                 timestamp: Timestamp(ticks: Int64(i), timeBase: Rational(1, 25)), index: i))
+        }
+        try live.finish()
+        let liveOptions = try Self.x264Options(in: livePath)
+        XCTAssertEqual(liveOptions["bframes"], "0")
+        XCTAssertEqual(liveOptions["sliced_threads"], "1")
+        XCTAssertEqual(liveOptions["rc_lookahead"], "5")
         try roundTrip(container: "mp4", width: 96, height: 64, count: 5) { path in
             let options = try Self.x264Options(in: path)
             XCTAssertEqual(options["sliced_threads"], "0")
