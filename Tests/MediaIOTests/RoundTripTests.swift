@@ -105,9 +105,10 @@ final class RoundTripTests: XCTestCase {
         return Dictionary(pairs.filter { $0.count == 2 }.map { ($0[0], $0[1]) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Above 720p the encoder bounds its frames in flight (memory): sliced threads, one B-frame and a lookahead
-    /// of 5 at the default preset, as x264 records them (it only warns about parameters it cannot parse); frames,
-    /// timestamps and pixels survive as at small sizes, which keep veryfast's own B-frames and lookahead.
+    /// Above 720p a file's encoder bounds its frames in flight (memory): sliced threads, one B-frame and a
+    /// lookahead of 5 at the default preset, as x264 records them (it only warns about parameters it cannot
+    /// parse); frames, timestamps and pixels survive as at small sizes, which keep veryfast's own B-frames and
+    /// lookahead, as live outputs do at every size.
     func testFullHDRoundTripWithTheLargeFrameEncoderSettings() throws {
         try roundTrip(container: "mp4", width: 1920, height: 1080, count: 12) { path in
             let options = try Self.x264Options(in: path)
@@ -115,7 +116,8 @@ final class RoundTripTests: XCTestCase {
             XCTAssertEqual(options["bframes"], "1")
             XCTAssertEqual(options["rc_lookahead"], "5")
         }
-        // A live output (fragmented MP4) has no B-frames at any size: the bound must not add one.
+        // A live output (fragmented MP4) keeps frame threads and veryfast's lookahead (latency first), and has
+        // no B-frames at any size.
         let folder = try TestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let livePath = folder.appendingPathComponent("live.mp4").path
@@ -129,8 +131,8 @@ final class RoundTripTests: XCTestCase {
         try live.finish()
         let liveOptions = try Self.x264Options(in: livePath)
         XCTAssertEqual(liveOptions["bframes"], "0")
-        XCTAssertEqual(liveOptions["sliced_threads"], "1")
-        XCTAssertEqual(liveOptions["rc_lookahead"], "5")
+        XCTAssertEqual(liveOptions["sliced_threads"], "0")
+        XCTAssertEqual(liveOptions["rc_lookahead"], "10")
         try roundTrip(container: "mp4", width: 96, height: 64, count: 5) { path in
             let options = try Self.x264Options(in: path)
             XCTAssertEqual(options["sliced_threads"], "0")
