@@ -31,6 +31,11 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         }
     }
 
+    /// A `--json` summary written in the test folder, as a dictionary.
+    func jsonSummary(_ name: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path(name)))) as! [String: Any]
+    }
+
     let emotions = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
     func testWolfgangLangerGetsOneTrackSmoothedProbabilitiesAndAllOutputs() throws {
@@ -59,7 +64,7 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         }
         XCTAssertLessThan(smoothVariation, rawVariation * 0.8, "smoothed series is visibly smoother")
 
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("summary.json")))) as! [String: Any]
+        let summary = try jsonSummary("summary.json")
         XCTAssertEqual(summary["frames"] as? Int, before.video?.frames)
         let tracks = summary["tracks"] as! [[String: Any]]
         XCTAssertEqual(tracks.count, 1)
@@ -102,7 +107,7 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(faceRows.count, table.count - 5, "the face is tracked throughout")
         XCTAssertEqual(Set(faceRows.map { $0["face_id"]! }), ["1"])
         XCTAssertTrue(faceRows.allSatisfy { row in !row["w"]!.isEmpty && (emotions + ["emotion", "confidence"]).allSatisfy { row[$0]!.isEmpty } })
-        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("faces.json")))) as! [String: Any]
+        let summary = try jsonSummary("faces.json")
         let tracks = summary["tracks"] as! [[String: Any]]
         XCTAssertEqual(tracks.count, 1)
         XCTAssertNil(tracks[0]["dominant_emotion"])
@@ -164,8 +169,7 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         try TestSupport.ffmpeg(["-stream_loop", "9", "-i", input, "-c", "copy", path("looped.mp4")])
         func peak(_ file: String, _ name: String) throws -> Double {
             _ = try annotate([file, "--no-video", "--csv", path(name + ".csv"), "--json", path(name + ".json")])
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path(name + ".json")))) as! [String: Any]
-            return json["peak_memory_mb"] as! Double
+            return try jsonSummary(name + ".json")["peak_memory_mb"] as! Double
         }
         let once = try peak(input, "once"), tenTimes = try peak(path("looped.mp4"), "ten")
         // Bounded queues and streaming writers: 10x the frames, no more than a few MB more memory.
@@ -180,8 +184,7 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         try TestSupport.ffmpeg(["-i", input, "-t", "3", "-vf", "scale=-2:1080", "-c:v", "libx264", "-preset", "veryfast",
                                 "-c:a", "copy", path("1080p.mp4")])
         _ = try annotate([path("1080p.mp4"), "-o", path("out.mp4"), "--json", path("run.json")])
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("run.json")))) as! [String: Any]
-        let peak = try XCTUnwrap(json["peak_memory_mb"] as? Double)
+        let peak = try XCTUnwrap(try jsonSummary("run.json")["peak_memory_mb"] as? Double)
         XCTAssertEqual(try Probe(path("out.mp4")).video?.height, 1080)
         XCTAssertLessThan(peak, 400, "peak resident memory at 1080p with video")
     }
