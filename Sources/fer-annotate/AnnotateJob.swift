@@ -289,8 +289,16 @@ func seek(_ reader: VideoReader, to start: Double) throws {
     }
 }
 
-/// This process's peak resident memory so far (getrusage reports kilobytes on Linux).
+/// This process's peak resident memory so far, in MB: Linux's VmHWM (/proc/self/status), the high-water mark of
+/// this program's own address space. Not getrusage's ru_maxrss: for a process started by posix_spawn or vfork (as
+/// Foundation's Process and Python's subprocess start it) the kernel folds the parent's peak into it at exec, so a
+/// 1 GB parent made a 190 MB run report 1 GB. getrusage only where /proc is missing.
 func peakResidentMegabytes() -> Double {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kilobytes = Double(line.dropFirst("VmHWM:".count).split(whereSeparator: \.isWhitespace).first ?? "") {
+        return kilobytes / 1024
+    }
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
     return Double(usage.ru_maxrss) / 1024
