@@ -217,3 +217,35 @@ extension EngineLayerTests {
         }
     }
 }
+
+extension EngineLayerTests {
+    /// The direct product of thin layers (no sgemm) against Conv2d's 1x1 forward (im2col + sgemm): pixel counts
+    /// that are not a multiple of 16, output channels that are not a multiple of 4, a 32x32 plane (its rows a
+    /// multiple of 4 KB apart), several pixel blocks, two images, bands with the second accumulating.
+    func testDirectPointwiseProductMatchesConvolution() {
+        var generator = RandomGenerator(seed: 29)
+        for (inChannels, outChannels, height, width) in [(8, 32, 9, 11), (24, 24, 32, 32), (36, 42, 5, 7),
+                                                         (64, 16, 3, 50), (3, 18, 12, 12)] {
+            let weight = Tensor(normal: [outChannels, inChannels, 1, 1], standardDeviation: 1, generator: &generator)
+            let input = Tensor(normal: [2, inChannels, height, width], standardDeviation: 1, generator: &generator)
+            let expected = Conv2d(weight: weight, bias: nil, stride: 1, padding: .uniform(0), groups: 1)
+                .forward(input, training: false)
+            let layer = PointwiseConv2d(weight: weight, bias: nil)
+            XCTAssertTrue(layer.usesDirectProduct, "\(inChannels) -> \(outChannels) takes the direct path")
+            var whole = Tensor(repeating: 7, shape: expected.shape)  // every value overwritten
+            layer.product(input, into: &whole)
+            XCTAssertLessThan(whole.maxAbsoluteDifference(expected), 1e-4, "\(inChannels) -> \(outChannels), \(height)x\(width)")
+
+            let pixels = height * width, split = pixels / 3
+            var banded = Tensor(repeating: 1, shape: expected.shape)
+            layer.product(input, into: &banded, pixels: 0..<split)
+            layer.product(input, into: &banded, pixels: split..<pixels, accumulating: true)
+            var largest: Float = 0
+            for index in 0..<expected.count {
+                let start: Float = index % pixels < split ? 0 : 1
+                largest = max(largest, abs(banded.storage[index] - start - expected.storage[index]))
+            }
+            XCTAssertLessThan(largest, 1e-4, "bands, \(inChannels) -> \(outChannels), \(height)x\(width)")
+        }
+    }
+}
