@@ -124,10 +124,12 @@ final class LetterboxResampler {
                                                  ? UnsafeRawPointer(pixel).loadUnaligned(as: SIMD4<Float>.self)
                                                  : SIMD4(repeating: pixel[0]))
                             }
+                            // One vector multiply instead of three divisions (within a rounding of v / 127.5).
+                            let value = sum * (1 / 127.5) - 1
                             let at = y * size + x
-                            out[at] = sum[0] / 127.5 - 1
-                            out[plane + at] = sum[1] / 127.5 - 1
-                            out[2 * plane + at] = sum[2] / 127.5 - 1
+                            out[at] = value[0]
+                            out[plane + at] = value[1]
+                            out[2 * plane + at] = value[2]
                         }
                     }
                 }
@@ -148,6 +150,29 @@ final class LetterboxResampler {
                 let weights = allWeights.baseAddress! + y * rows.stride
                 let taps = rows.count[y]
                 var k = 0
+                // 32 columns per pass over the taps: the weight and the loop are shared by four vectors.
+                while k + 32 <= rowLength {
+                    var sum0 = SIMD8<Float>(), sum1 = SIMD8<Float>(), sum2 = SIMD8<Float>(), sum3 = SIMD8<Float>()
+                    var source = UnsafeRawPointer(first + k)
+                    for tap in 0..<taps {
+                        let weight = SIMD8<Float>(repeating: weights[tap])
+                        @inline(__always) func floats(_ offset: Int) -> SIMD8<Float> {
+                            SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: source.loadUnaligned(fromByteOffset: offset,
+                                                                                                as: SIMD8<UInt8>.self)))
+                        }
+                        sum0 = multiplyAdd(sum0, weight, floats(0))
+                        sum1 = multiplyAdd(sum1, weight, floats(8))
+                        sum2 = multiplyAdd(sum2, weight, floats(16))
+                        sum3 = multiplyAdd(sum3, weight, floats(24))
+                        source += rowLength
+                    }
+                    let to = UnsafeMutableRawPointer(target + k)
+                    to.storeBytes(of: sum0, as: SIMD8<Float>.self)
+                    to.storeBytes(of: sum1, toByteOffset: 32, as: SIMD8<Float>.self)
+                    to.storeBytes(of: sum2, toByteOffset: 64, as: SIMD8<Float>.self)
+                    to.storeBytes(of: sum3, toByteOffset: 96, as: SIMD8<Float>.self)
+                    k += 32
+                }
                 while k + 8 <= rowLength {
                     var sum = SIMD8<Float>()
                     for tap in 0..<taps {
