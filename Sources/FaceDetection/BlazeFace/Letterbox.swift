@@ -139,8 +139,8 @@ final class LetterboxResampler {
     }
 
     /// Vertical pass: each output row with taps is the weighted sum of its source rows, all `rowLength` bytes
-    /// wide, eight columns at a time with the sum kept in registers over all taps (adding tap by tap into the
-    /// row in memory cost a load and a store per tap).
+    /// wide, 32 columns at a time (then 8, then one) with the sums kept in registers over all taps (adding tap by
+    /// tap into the row in memory cost a load and a store per tap).
     private static func resampleRows(_ pixels: UnsafePointer<UInt8>, rowLength: Int, taps rows: FilterTaps,
                                      into middle: UnsafeMutablePointer<Float>) {
         rows.weights.withUnsafeBufferPointer { allWeights in

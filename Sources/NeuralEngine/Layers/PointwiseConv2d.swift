@@ -101,10 +101,13 @@ public final class PointwiseConv2d: Layer {
 
     /// y[o, p] (+)= sum over k of w[o, k] x[k, p] for p in `range`: four output channels by sixteen pixels held in
     /// registers over all input channels.
-    private static func directProduct(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                              inChannels: Int, outChannels: Int, pixels: Int, range: Range<Int>, accumulating: Bool) {
+    private static func directProduct(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                      into y: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int,
+                                      pixels: Int, range: Range<Int>, accumulating: Bool) {
         typealias V = SIMD8<Float>
-        @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> V { UnsafeRawPointer(pointer).loadUnaligned(as: V.self) }
+        @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> V {
+            UnsafeRawPointer(pointer).loadUnaligned(as: V.self)
+        }
         @inline(__always) func store(_ value: V, _ pointer: UnsafeMutablePointer<Float>) {
             UnsafeMutableRawPointer(pointer).storeBytes(of: accumulating ? value + load(pointer) : value, as: V.self)
         }
