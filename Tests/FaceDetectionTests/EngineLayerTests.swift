@@ -234,7 +234,8 @@ extension EngineLayerTests {
             XCTAssertTrue(layer.usesDirectProduct, "\(inChannels) -> \(outChannels) takes the direct path")
             var whole = Tensor(repeating: 7, shape: expected.shape)  // every value overwritten
             layer.product(input, into: &whole)
-            XCTAssertLessThan(whole.maxAbsoluteDifference(expected), 1e-4, "\(inChannels) -> \(outChannels), \(height)x\(width)")
+            XCTAssertLessThan(whole.maxAbsoluteDifference(expected), 1e-4,
+                              "\(inChannels) -> \(outChannels), \(height)x\(width)")
 
             let pixels = height * width, split = pixels / 3
             var banded = Tensor(repeating: 1, shape: expected.shape)

@@ -182,7 +182,9 @@ final class FerAnnotateAnalysisTests: XCTestCase {
     func testPeakMemoryIsTheRunsOwnNotItsParents() throws {
         let parentPeak = 1024 * 1024 * 1024
         let block = UnsafeMutableRawPointer.allocate(byteCount: parentPeak, alignment: 4096)
-        for page in stride(from: 0, to: parentPeak, by: 4096) { block.storeBytes(of: 1, toByteOffset: page, as: UInt8.self) }
+        for page in stride(from: 0, to: parentPeak, by: 4096) {
+            block.storeBytes(of: 1, toByteOffset: page, as: UInt8.self)
+        }
         block.deallocate()
         let input = try TestSupport.sample("single_face.mp4")
         _ = try annotate([input, "--no-video", "--csv", path("run.csv"), "--json", path("run.json")])
@@ -200,8 +202,9 @@ final class FerAnnotateAnalysisTests: XCTestCase {
                                 "-c:a", "copy", path("1080p.mp4")])
         _ = try annotate([path("1080p.mp4"), "-o", path("out.mp4"), "--json", path("run.json")])
         let peak = try XCTUnwrap(try jsonSummary("run.json")["peak_memory_mb"] as? Double)
-        // Printed every run. One CI run read 410 MB here, where 30 others gave 351-357: most likely the test process's peak,
-        // folded in by getrusage before the peak came from VmHWM (testPeakMemoryIsTheRunsOwnNotItsParents).
+        // Printed every run. One CI run read 410 MB here, where 30 others gave 351-357: most likely the test
+        // process's peak, folded in by getrusage before the peak came from VmHWM
+        // (testPeakMemoryIsTheRunsOwnNotItsParents).
         print("1080p with video: peak resident memory \(peak) MB")
         XCTAssertEqual(try Probe(path("out.mp4")).video?.height, 1080)
         XCTAssertLessThan(peak, 400, "peak resident memory at 1080p with video")

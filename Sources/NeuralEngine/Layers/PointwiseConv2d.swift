@@ -75,7 +75,8 @@ public final class PointwiseConv2d: Layer {
                 output.storage.withUnsafeMutableBufferPointer { y in
                     for n in 0..<shape[0] {
                         if usesDirectProduct {
-                            ThinProduct.multiply(w.baseAddress!, x.baseAddress! + n * inChannels * pixels, rowStride: pixels,
+                            ThinProduct.multiply(w.baseAddress!, x.baseAddress! + n * inChannels * pixels,
+                                                 rowStride: pixels,
                                                  into: y.baseAddress! + n * outChannels * pixels, rowStride: pixels,
                                                  inner: inChannels, outputs: outChannels, columns: range,
                                                  accumulating: accumulating)
