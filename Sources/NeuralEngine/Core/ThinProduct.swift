@@ -1,5 +1,5 @@
 /// Y = W X for the thin matrices of MobileNet-style layers: W [outputs, inner] row-major with inner at most 64,
-/// X [inner, columns] and Y [outputs, columns] with row strides of their own (a tensor's planes, an im2col band).
+/// X [inner, columns] and Y [outputs, columns] whose rows are `rowStride` floats apart (a tensor's planes).
 /// OpenBLAS spends much of such a call zeroing C and packing; here the columns are packed once per L1-sized block
 /// and four output rows by sixteen columns are summed in registers over the whole inner dimension.
 enum ThinProduct {
@@ -9,9 +9,8 @@ enum ThinProduct {
     static func suits(inner: Int, outputs: Int) -> Bool { inner <= 64 && outputs >= 16 }
 
     /// Y[o, c] (+= when `accumulating`) sum over k of W[o, k] X[k, c], for the columns c in `columns`.
-    static func multiply(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, rowStride xStride: Int,
-                         into y: UnsafeMutablePointer<Float>, rowStride yStride: Int, inner: Int, outputs: Int,
-                         columns: Range<Int>, accumulating: Bool) {
+    static func multiply(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                         rowStride: Int, inner: Int, outputs: Int, columns: Range<Int>, accumulating: Bool) {
         typealias V = SIMD8<Float>
         @inline(__always) func load(_ pointer: UnsafePointer<Float>) -> V {
             UnsafeRawPointer(pointer).loadUnaligned(as: V.self)
@@ -30,12 +29,12 @@ enum ThinProduct {
                 let groups = (blockEnd - blockStart) / 16
                 for group in 0..<groups {
                     let to = packed + group * inner * 16
-                    for k in 0..<inner { (to + k * 16).update(from: x + k * xStride + blockStart + group * 16, count: 16) }
+                    for k in 0..<inner { (to + k * 16).update(from: x + k * rowStride + blockStart + group * 16, count: 16) }
                 }
                 var o = 0
                 while o + 4 <= outputs {
                     let w0 = w + o * inner, w1 = w0 + inner, w2 = w1 + inner, w3 = w2 + inner
-                    let y0 = y + o * yStride, y1 = y0 + yStride, y2 = y1 + yStride, y3 = y2 + yStride
+                    let y0 = y + o * rowStride, y1 = y0 + rowStride, y2 = y1 + rowStride, y3 = y2 + rowStride
                     for group in 0..<groups {
                         var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
                         var source = UnsafePointer(packed + group * inner * 16)
@@ -59,7 +58,7 @@ enum ThinProduct {
                 }
                 // Output rows past a multiple of four, one at a time.
                 for o in o..<outputs {
-                    let row = w + o * inner, out = y + o * yStride
+                    let row = w + o * inner, out = y + o * rowStride
                     for group in 0..<groups {
                         var a = V(), b = V()
                         var source = UnsafePointer(packed + group * inner * 16)
@@ -76,8 +75,8 @@ enum ThinProduct {
                 for o in 0..<outputs {
                     for c in (blockStart + groups * 16)..<blockEnd {
                         var sum: Float = 0
-                        for k in 0..<inner { sum += w[o * inner + k] * x[k * xStride + c] }
-                        y[o * yStride + c] = accumulating ? y[o * yStride + c] + sum : sum
+                        for k in 0..<inner { sum += w[o * inner + k] * x[k * rowStride + c] }
+                        y[o * rowStride + c] = accumulating ? y[o * rowStride + c] + sum : sum
                     }
                 }
             }

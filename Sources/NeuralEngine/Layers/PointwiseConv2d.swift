@@ -76,7 +76,6 @@ public final class PointwiseConv2d: Layer {
                     for n in 0..<shape[0] {
                         if usesDirectProduct {
                             ThinProduct.multiply(w.baseAddress!, x.baseAddress! + n * inChannels * pixels,
-                                                 rowStride: pixels,
                                                  into: y.baseAddress! + n * outChannels * pixels, rowStride: pixels,
                                                  inner: inChannels, outputs: outChannels, columns: range,
                                                  accumulating: accumulating)
