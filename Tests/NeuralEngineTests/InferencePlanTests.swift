@@ -42,6 +42,31 @@ final class InferencePlanTests: XCTestCase {
         }
     }
 
+    /// A ReLU or PReLU right after a convolution is applied by the convolution as it writes (OutputActivation): on
+    /// the Winograd path (its vector and scalar loops, partial tiles) and on im2col, per channel, in order.
+    func testActivationsFoldedIntoConvolutionsMatchTheLayers() {
+        var generator = RandomGenerator(seed: 35)
+        let rectifier = PReLU(channels: 6)
+        // Distinct slopes, some negative and one above 1: a slope taken from the wrong channel changes the output.
+        rectifier.slope.value = Tensor(shape: [6], storage: [0.25, -0.5, 1.5, 0, 0.1, -1])
+        let network = Sequential([
+            Conv2d(inChannels: 4, outChannels: 6, kernelSize: 3, padding: .uniform(1), generator: &generator),
+            rectifier,
+            Conv2d(inChannels: 6, outChannels: 5, kernelSize: 2, generator: &generator),  // im2col
+            ReLU(),
+            Conv2d(inChannels: 5, outChannels: 4, kernelSize: 3, generator: &generator),  // Winograd, odd output
+            PReLU(channels: 4),
+            Flatten(),
+        ])
+        for side in [21, 10] {  // Winograd tiles 11 (vector loop and tail) and 5 (tail only) across
+            let plan = InferencePlan(network, inputItemShape: [4, side, side], maximumBatch: 3)
+            let input = Tensor(normal: [3, 4, side, side], standardDeviation: 1, generator: &generator)
+            let expected = network.forward(input, training: false)
+            // Winograd against im2col: 1e-5 for the transforms' rounding.
+            XCTAssertLessThanOrEqual(plan.run(input).maxAbsoluteDifference(expected), 1e-5, "side \(side)")
+        }
+    }
+
     func testPlanRunsTheCurrentParameters() {
         let network = makeNetwork()
         let plan = InferencePlan(network, inputItemShape: [3, 10, 10], maximumBatch: 2)

@@ -21,7 +21,8 @@ extension InferenceLayer {
 /// Evaluation-mode forward of a layer stack with every activation and scratch buffer allocated once, so that
 /// steady-state calls allocate nothing: activations alternate between two buffers sized for the largest layer
 /// output at `maximumBatch` items (in-place layers such as ReLU write over their input), convolutions share one
-/// im2col scratch area per worker, and larger batches run in chunks of `maximumBatch`.
+/// im2col scratch area per worker, and larger batches run in chunks of `maximumBatch`. A ReLU or PReLU right
+/// after a convolution is applied by the convolution as it writes its output (`OutputActivation`).
 ///
 /// The plan holds the layers, not copies of their weights: it always runs the current parameters. Results equal
 /// `forward(_, training: false)` of the same stack (same kernels; bit for bit at batches up to `maximumBatch`).
@@ -38,6 +39,8 @@ public final class InferencePlan {
         let layer: any InferenceLayer
         let itemShape: [Int]
         let inPlace: Bool
+        /// A ReLU or PReLU right after a convolution, applied by the convolution as it writes (`OutputActivation`).
+        let foldedActivation: FoldedActivation?
     }
 
     private let steps: [Step]
@@ -70,12 +73,21 @@ public final class InferencePlan {
         var steps: [Step] = []
         var shape = inputItemShape
         var largest = 0
-        for layer in InferencePlan.flattened(network) {
-            guard let layer = layer as? any InferenceLayer else {
-                preconditionFailure("InferencePlan cannot run \(type(of: layer)) (see InferencePlan.canPlan)")
+        let layers = InferencePlan.flattened(network)
+        var index = 0
+        while index < layers.count {
+            guard let layer = layers[index] as? any InferenceLayer else {
+                preconditionFailure("InferencePlan cannot run \(type(of: layers[index])) (see InferencePlan.canPlan)")
+            }
+            index += 1
+            var folded: FoldedActivation? = nil
+            if let convolution = layer as? Conv2d, index < layers.count {
+                folded = FoldedActivation(layers[index], channels: convolution.outChannels)
+                if folded != nil { index += 1 }
             }
             // The first step reads the caller's input, which it must not overwrite.
-            steps.append(Step(layer: layer, itemShape: shape, inPlace: layer.infersInPlace && !steps.isEmpty))
+            steps.append(Step(layer: layer, itemShape: shape, inPlace: layer.infersInPlace && !steps.isEmpty,
+                              foldedActivation: folded))
             layer.reserveInferenceScratch(for: shape, batch: maximumBatch, in: areas)
             shape = layer.inferenceOutputShape(for: shape)
             largest = max(largest, shape.reduce(1, *))
@@ -133,7 +145,15 @@ public final class InferencePlan {
         for step in steps {
             let toFirst = step.inPlace ? inFirstBuffer! : !(inFirstBuffer ?? false)
             let target = (toFirst ? buffers.0 : buffers.1).baseAddress!
-            step.layer.infer(current, itemShape: step.itemShape, batch: batch, into: target, scratch: areas)
+            if let folded = step.foldedActivation, let convolution = step.layer as? Conv2d {
+                let source = current
+                folded.withOutputActivation { activation in
+                    convolution.infer(source, itemShape: step.itemShape, batch: batch, into: target, scratch: areas,
+                                      activation: activation)
+                }
+            } else {
+                step.layer.infer(current, itemShape: step.itemShape, batch: batch, into: target, scratch: areas)
+            }
             current = UnsafePointer(target)
             inFirstBuffer = toFirst
         }

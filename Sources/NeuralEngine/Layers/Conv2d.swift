@@ -128,7 +128,8 @@ public final class Conv2d: Layer {
     /// to NCHW with the bias added. `balance` > 1 cuts the chunks in whole rounds of that many (training);
     /// inference keeps its chunks, so a small batch stays on the calling thread and allocates nothing.
     func convolve(_ source: UnsafePointer<Float>, batch: Int, height: Int, width: Int,
-                  into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch], balance: Int = 1) {
+                  into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch], balance: Int = 1,
+                  activation: OutputActivation = .identity) {
         let one = geometry(images: 1, height: height, width: width)
         let (imagesPerChunk, chunks) = Conv2d.chunking(batch: batch, pixels: one.batchPixels,
                                                        workers: min(balance, areas.count))
@@ -158,15 +159,20 @@ public final class Conv2d: Layer {
                                   b: columns + group * g.rowsPerGroup * g.batchPixels, ldb: g.batchPixels,
                                   beta: 0, c: product + group * outPerGroup * g.batchPixels, ldc: g.batchPixels)
                     }
-                    // [outChannels, images * pixels] -> [images, outChannels, pixels], adding the bias.
-                    for n in 0..<count {
-                        for channel in 0..<self.outChannels {
-                            let from = product + channel * g.batchPixels + n * pixels
-                            let to = out + ((first + n) * self.outChannels + channel) * pixels
-                            let shift = biases?[channel] ?? 0
-                            for p in 0..<pixels { to[p] = from[p] + shift }
+                    // [outChannels, images * pixels] -> [images, outChannels, pixels], adding the bias (and
+                    // applying a folded activation).
+                    func transpose<Rectifier: ChannelRectifier>(_ rectifier: (Int) -> Rectifier) {
+                        for n in 0..<count {
+                            for channel in 0..<self.outChannels {
+                                let from = product + channel * g.batchPixels + n * pixels
+                                let to = out + ((first + n) * self.outChannels + channel) * pixels
+                                let shift = biases?[channel] ?? 0
+                                let rectify = rectifier(channel)
+                                for p in 0..<pixels { to[p] = rectify(from[p] + shift) }
+                            }
                         }
                     }
+                    activation.dispatch(identity: transpose, relu: transpose, prelu: transpose)
                 }
             }
         }
@@ -292,11 +298,19 @@ extension Conv2d: InferenceLayer {
 
     func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
                into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch]) {
+        infer(input, itemShape: itemShape, batch: batch, into: output, scratch: scratch, activation: .identity)
+    }
+
+    /// `infer` followed by `activation`, applied as the outputs are written (an `InferencePlan`'s folded ReLU or
+    /// PReLU).
+    func infer(_ input: UnsafePointer<Float>, itemShape: [Int], batch: Int,
+               into output: UnsafeMutablePointer<Float>, scratch: [ConvolutionScratch], activation: OutputActivation) {
         if usesWinograd(height: itemShape[1], width: itemShape[2]) {
             return winogradConvolve(input, batch: batch, height: itemShape[1], width: itemShape[2], into: output,
-                                    areas: scratch)
+                                    areas: scratch, activation: activation)
         }
-        convolve(input, batch: batch, height: itemShape[1], width: itemShape[2], into: output, areas: scratch)
+        convolve(input, batch: batch, height: itemShape[1], width: itemShape[2], into: output, areas: scratch,
+                 activation: activation)
     }
 }
 

@@ -74,7 +74,8 @@ extension Conv2d {
     /// the transformed input, then the staging rows; product: the 16 products). With fewer chunks than workers
     /// (batch-1 inference) the workers share each chunk instead, by channels. Allocates nothing once reserved.
     func winogradConvolve(_ source: UnsafePointer<Float>, batch: Int, height: Int, width: Int,
-                          into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch]) {
+                          into out: UnsafeMutablePointer<Float>, areas: [ConvolutionScratch],
+                          activation: OutputActivation = .identity) {
         let g = winogradGeometry(height: height, width: width, batch: batch)
         let units = (batch + g.imagesPerChunk - 1) / g.imagesPerChunk * g.bandsPerImage
         let workers = min(Parallelism.workers, areas.count)
@@ -83,8 +84,8 @@ extension Conv2d {
         let transformed = winogradWeights.transformed(weight, outChannels: outChannels, inChannels: inChannels)
 
         func run(_ biases: UnsafePointer<Float>?) {
-            let pass = WinogradPass(geometry: g, source: source, weights: transformed, biases: biases, out: out,
-                                    batch: batch)
+            let pass = WinogradPass(geometry: g, source: source, weights: transformed, biases: biases,
+                                    activation: activation, out: out, batch: batch)
             guard units < workers else {
                 return Parallelism.forEach(units, workers: workers,
                                            WinogradUnitTask(pass: pass, areas: areas, workers: workers))
@@ -109,6 +110,7 @@ private struct WinogradPass {
     let source: UnsafePointer<Float>
     let weights: UnsafePointer<Float>
     let biases: UnsafePointer<Float>?
+    let activation: OutputActivation
     let out: UnsafeMutablePointer<Float>
     let batch: Int
 
@@ -151,10 +153,14 @@ private struct WinogradPass {
                       b: columns + k * g.inChannels * tiles, ldb: tiles,
                       beta: 0, c: product + (k * g.outChannels + firstRow) * tiles, ldc: tiles)
         }
-        for (n, image) in images.enumerated() {
-            g.transformOutput(product, channels: outputChannels, tileRows: tileRows, tileOffset: n * tilesPerImage,
-                              tiles: tiles, biases: biases, into: out + image * g.outChannels * g.outHeight * g.outWidth)
+        func transformOutput<Rectifier: ChannelRectifier>(_ rectifier: (Int) -> Rectifier) {
+            for (n, image) in images.enumerated() {
+                g.transformOutput(product, channels: outputChannels, tileRows: tileRows, tileOffset: n * tilesPerImage,
+                                  tiles: tiles, biases: biases, rectifier: rectifier,
+                                  into: out + image * g.outChannels * g.outHeight * g.outWidth)
+            }
         }
+        activation.dispatch(identity: transformOutput, relu: transformOutput, prelu: transformOutput)
     }
 }
 
@@ -362,14 +368,17 @@ struct WinogradGeometry {
     }
 
     /// Y = A^T M A + bias of `channels` of the tiles in `tileRows` of one image from `m` [16, outChannels, tiles]
-    /// from column `tileOffset` into `out` [outChannels, outHeight, outWidth]. A^T = [1 1 1 0; 0 1 -1 -1].
-    func transformOutput(_ m: UnsafePointer<Float>, channels: Range<Int>, tileRows: Range<Int>, tileOffset: Int,
-                         tiles: Int,
-                         biases: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
+    /// from column `tileOffset` into `out` [outChannels, outHeight, outWidth], each value through channel o's
+    /// `rectifier(o)`. A^T = [1 1 1 0; 0 1 -1 -1].
+    func transformOutput<Rectifier: ChannelRectifier>(
+        _ m: UnsafePointer<Float>, channels: Range<Int>, tileRows: Range<Int>, tileOffset: Int, tiles: Int,
+        biases: UnsafePointer<Float>?, rectifier: (Int) -> Rectifier, into out: UnsafeMutablePointer<Float>
+    ) {
         let matrixStride = outChannels * tiles
         let fullX = outWidth / 2
         for o in channels {
             let shift = biases?[o] ?? 0
+            let rectify = rectifier(o)
             let plane = out + o * outHeight * outWidth
             for ty in tileRows {
                 let base = m + o * tiles + tileOffset + (ty - tileRows.lowerBound) * tilesX
@@ -390,8 +399,8 @@ struct WinogradGeometry {
                     let s10 = m4[tx] - m8[tx] - m12[tx], s11 = m5[tx] - m9[tx] - m13[tx]
                     let s12 = m6[tx] - m10[tx] - m14[tx], s13 = m7[tx] - m11[tx] - m15[tx]
                     // Across, with the bias.
-                    return (s00 + s01 + s02 + shift, s01 - s02 - s03 + shift,
-                            s10 + s11 + s12 + shift, s11 - s12 - s13 + shift)
+                    return (rectify(s00 + s01 + s02 + shift), rectify(s01 - s02 - s03 + shift),
+                            rectify(s10 + s11 + s12 + shift), rectify(s11 - s12 - s13 + shift))
                 }
                 // Eight tiles at a time in SIMD registers (the compiler does not vectorize 16 streams by itself).
                 var tx = 0
@@ -400,13 +409,15 @@ struct WinogradGeometry {
                     let s01 = load8(m1 + tx) + load8(m5 + tx) + load8(m9 + tx)
                     let s02 = load8(m2 + tx) + load8(m6 + tx) + load8(m10 + tx)
                     let s03 = load8(m3 + tx) + load8(m7 + tx) + load8(m11 + tx)
-                    store(interleave(s00 + s01 + s02 + shift, s01 - s02 - s03 + shift), row0 + 2 * tx)
+                    store(interleave(rectify(s00 + s01 + s02 + shift), rectify(s01 - s02 - s03 + shift)),
+                          row0 + 2 * tx)
                     if hasSecondRow {
                         let s10 = load8(m4 + tx) - load8(m8 + tx) - load8(m12 + tx)
                         let s11 = load8(m5 + tx) - load8(m9 + tx) - load8(m13 + tx)
                         let s12 = load8(m6 + tx) - load8(m10 + tx) - load8(m14 + tx)
                         let s13 = load8(m7 + tx) - load8(m11 + tx) - load8(m15 + tx)
-                        store(interleave(s10 + s11 + s12 + shift, s11 - s12 - s13 + shift), row1 + 2 * tx)
+                        store(interleave(rectify(s10 + s11 + s12 + shift), rectify(s11 - s12 - s13 + shift)),
+                              row1 + 2 * tx)
                     }
                     tx += 8
                 }
