@@ -49,6 +49,27 @@ final class WinogradConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(worst, 0)  // the two paths really differ: the Winograd one ran
     }
 
+    /// Eight or more small images per chunk take the image-interleaved transforms (WinogradInterleaved.swift):
+    /// counts that are and are not multiples of eight, odd and even sizes, both paddings, MTCNN's R-Net and O-Net
+    /// shapes; 23x23 makes chunks of 9 images and a last one of 7 (the row-wise path), in one call.
+    func testMatchesIm2colOnBatchesOfSmallImages() {
+        var generator = RandomGenerator(seed: 74)
+        let cases = [(side: 11, inChannels: 28, outChannels: 48, batch: 16, padding: 0),  // R-Net conv2
+                     (side: 23, inChannels: 32, outChannels: 64, batch: 16, padding: 0),  // O-Net conv2
+                     (side: 10, inChannels: 64, outChannels: 64, batch: 16, padding: 0),  // O-Net conv3
+                     (side: 7, inChannels: 5, outChannels: 3, batch: 9, padding: 1),
+                     (side: 6, inChannels: 4, outChannels: 9, batch: 13, padding: 1),
+                     (side: 9, inChannels: 16, outChannels: 8, batch: 8, padding: 1),
+                     (side: 12, inChannels: 8, outChannels: 16, batch: 23, padding: 0)]
+        for shape in cases {
+            let difference = relativeDifference(size: (shape.side, shape.side), inChannels: shape.inChannels,
+                                                outChannels: shape.outChannels, batch: shape.batch,
+                                                padding: shape.padding, bias: true, generator: &generator)
+            XCTAssertLessThanOrEqual(difference, 1e-4, "\(shape)")
+            XCTAssertGreaterThan(difference, 0, "\(shape): the Winograd path ran")
+        }
+    }
+
     /// The vgg stage shapes, the sizes the classifier's plan runs through Winograd.
     func testMatchesIm2colOnClassifierShapes() {
         var generator = RandomGenerator(seed: 72)

@@ -96,7 +96,7 @@ extension Conv2d {
                 Parallelism.forEach(workers, WinogradSharedInputTask(pass: pass, images: images, tileRows: tileRows,
                                                                      areas: areas, workers: workers))
                 Parallelism.forEach(workers, WinogradSharedProductTask(pass: pass, images: images, tileRows: tileRows,
-                                                                       area: areas[0], workers: workers))
+                                                                       areas: areas, workers: workers))
             }
         }
         if let bias { bias.value.storage.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
@@ -129,6 +129,10 @@ private struct WinogradPass {
         let inputCount = g.transformedInputCount(images: g.imagesPerChunk)
         let columns = area.columns(inputCount + g.stagingCount)
         let rows = staging.columns(inputCount + g.stagingCount) + inputCount
+        if g.interleavesImages(images.count) {
+            return g.transformInputInterleaved(source + images.lowerBound * g.inChannels * g.height * g.width,
+                                               images: images.count, channels: channels, into: columns, staging: rows)
+        }
         let tilesPerImage = tileRows.count * g.tilesX
         for (n, image) in images.enumerated() {
             g.transformInput(source + image * g.inChannels * g.height * g.width, channels: channels, tileRows: tileRows,
@@ -139,10 +143,11 @@ private struct WinogradPass {
 
     /// The 16 products for `outputChannels` from the transformed input in `area`, and their output transform.
     func multiplyAndTransformOutput(images: Range<Int>, tileRows: Range<Int>, outputChannels: Range<Int>,
-                                    area: ConvolutionScratch) {
+                                    area: ConvolutionScratch, staging: ConvolutionScratch) {
         guard !outputChannels.isEmpty else { return }
         let g = geometry
-        let columns = area.columns(g.transformedInputCount(images: g.imagesPerChunk) + g.stagingCount)
+        let inputCount = g.transformedInputCount(images: g.imagesPerChunk)
+        let columns = area.columns(inputCount + g.stagingCount)
         let product = area.product(g.productCount(images: g.imagesPerChunk))
         let tilesPerImage = tileRows.count * g.tilesX
         let tiles = images.count * tilesPerImage
@@ -154,6 +159,12 @@ private struct WinogradPass {
                       beta: 0, c: product + (k * g.outChannels + firstRow) * tiles, ldc: tiles)
         }
         func transformOutput<Rectifier: ChannelRectifier>(_ rectifier: (Int) -> Rectifier) {
+            if g.interleavesImages(images.count) {
+                return g.transformOutputInterleaved(
+                    product, images: images.count, channels: outputChannels, biases: biases, rectifier: rectifier,
+                    into: out + images.lowerBound * g.outChannels * g.outHeight * g.outWidth,
+                    staging: staging.columns(inputCount + g.stagingCount) + inputCount)
+            }
             for (n, image) in images.enumerated() {
                 g.transformOutput(product, channels: outputChannels, tileRows: tileRows, tileOffset: n * tilesPerImage,
                                   tiles: tiles, biases: biases, rectifier: rectifier,
@@ -176,7 +187,7 @@ private struct WinogradUnitTask: ParallelTask {
         pass.transformInput(images: images, tileRows: tileRows, channels: 0..<pass.geometry.inChannels, area: area,
                             staging: area)
         pass.multiplyAndTransformOutput(images: images, tileRows: tileRows,
-                                        outputChannels: 0..<pass.geometry.outChannels, area: area)
+                                        outputChannels: 0..<pass.geometry.outChannels, area: area, staging: area)
     }
 }
 
@@ -195,18 +206,19 @@ private struct WinogradSharedInputTask: ParallelTask {
     }
 }
 
-/// One unit's products and output transform shared by output channels, from the transformed input in `area`.
+/// One unit's products and output transform shared by output channels, from the transformed input in `areas[0]`
+/// (each worker stages its outputs in its own area).
 private struct WinogradSharedProductTask: ParallelTask {
     let pass: WinogradPass
     let images: Range<Int>
     let tileRows: Range<Int>
-    let area: ConvolutionScratch
+    let areas: [ConvolutionScratch]
     let workers: Int
 
     func run(_ worker: Int) {
         pass.multiplyAndTransformOutput(images: images, tileRows: tileRows,
                                         outputChannels: share(of: pass.geometry.outChannels, worker, of: workers),
-                                        area: area)
+                                        area: areas[0], staging: areas[worker])
     }
 }
 
@@ -286,8 +298,8 @@ struct WinogradGeometry {
     func tileRows(ofBand band: Int) -> Range<Int> { (band * bandRows)..<min(tilesY, (band + 1) * bandRows) }
     /// Input columns a tile row needs, deinterleaved: even columns 2k - left and odd ones 2k + 1 - left.
     var stagingColumns: Int { tilesX + 1 }
-    /// Four input rows, each [even | odd].
-    var stagingCount: Int { 8 * stagingColumns }
+    /// Four input rows, each [even | odd], or a staged channel of an interleaved chunk (WinogradInterleaved.swift).
+    var stagingCount: Int { max(8 * stagingColumns, interleavedStagingCount) }
 
     func transformedInputCount(images: Int) -> Int { 16 * inChannels * images * bandRows * tilesX }
     func productCount(images: Int) -> Int { 16 * outChannels * images * bandRows * tilesX }
@@ -443,15 +455,15 @@ struct WinogradGeometry {
     }
 }
 
-@inline(__always) private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+@inline(__always) func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always) private func load8(_ pointer: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+@inline(__always) func load8(_ pointer: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always) private func store<Vector: SIMD>(_ vector: Vector, _ pointer: UnsafeMutablePointer<Float>)
+@inline(__always) func store<Vector: SIMD>(_ vector: Vector, _ pointer: UnsafeMutablePointer<Float>)
     where Vector.Scalar == Float {
     UnsafeMutableRawPointer(pointer).storeBytes(of: vector, as: Vector.self)
 }
