@@ -283,7 +283,8 @@ final class WinogradWeights {
 /// Index arithmetic of the tile transforms. Tile (ty, tx) of an image covers output pixels (2ty..2ty+1,
 /// 2tx..2tx+1) and input pixels (2ty - top .. 2ty - top + 3, 2tx - left .. 2tx - left + 3), zero outside.
 /// Transformed input of a unit (a chunk of images, or a band of tile rows of one): [16, inChannels, tiles];
-/// products: [16, outChannels, tiles]; tiles run (image, ty, tx).
+/// products: [16, outChannels, tiles]; tiles run (image, ty, tx), or (ty, tx, image) in a unit of eight or more
+/// images (WinogradInterleaved.swift).
 struct WinogradGeometry {
     let inChannels: Int, outChannels: Int, height: Int, width: Int
     let top: Int, left: Int

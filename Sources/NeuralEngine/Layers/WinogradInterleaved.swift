@@ -5,9 +5,10 @@
 /// sixth of MTCNN's time on a group photo. Here the unit's tiles are ordered (tile row, tile column, image), so
 /// the eight images' values of one tile sit side by side in V and in the products, and each transform handles
 /// eight tiles with whole vectors. The input reaches that order through a staging copy of one channel at a time,
-/// [padded row, padded column, image], zero outside the image; the outputs go back to each image's plane.
-/// Counts that are not a multiple of eight end with a block that overlaps the previous one: its lanes compute the
-/// same values again and write them again.
+/// [padded row, padded column, image], zero outside the image; the outputs go back to each image's plane the same
+/// way, a channel at a time. MTCNN on the 720p group photo went from 78-82 to 68-73 ms, the classifier at 16 faces
+/// per call from 1.8 to 1.5 ms per face. Counts that are not a multiple of eight end with a block that overlaps
+/// the previous one: its lanes compute the same values again and write them again.
 extension WinogradGeometry {
     /// Whether a unit of `images` whole images takes this layout (the products do not care about the tile order).
     func interleavesImages(_ images: Int) -> Bool { images >= 8 && bandRows == tilesY }
