@@ -36,9 +36,10 @@ extension WinogradGeometry {
         let matrixStride = inChannels * tiles
         let imageSize = inChannels * height * width
         let rowLength = paddedWidth * images  // floats per staged row
+        // Zeros where the tiles reach outside the images: every channel writes the same inside positions over them.
+        staging.update(repeating: 0, count: paddedHeight * rowLength)
         for c in channels {
-            // Stage channel c: [padded row, padded column, image], zeros where the tiles reach outside the image.
-            staging.update(repeating: 0, count: paddedHeight * rowLength)
+            // Stage channel c: [padded row, padded column, image].
             for n in 0..<images {
                 let plane = chunk + n * imageSize + c * height * width
                 for y in 0..<height {
