@@ -4,8 +4,8 @@ import COpenBLAS
 public enum BLAS {
     /// Threads OpenBLAS may use for one call.
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        get { _ = BLASKernels.selection; return Int(openblas_get_num_threads()) }
+        set { _ = BLASKernels.selection; openblas_set_num_threads(Int32(max(1, newValue))) }
     }
 
     /// C[m x n] = alpha * op(A) * op(B) + beta * C, where op(A) is m x k and op(B) is k x n.
@@ -16,6 +16,7 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = BLASKernels.selection
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,

@@ -25,6 +25,7 @@ public enum Parallelism {
     static func configureOnce() {
         guard !configured else { return }
         configured = true
+        _ = BLASKernels.selection
         openblas_set_num_threads(1)
         workerCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         #if canImport(Glibc)
