@@ -49,3 +49,54 @@ final class FER2013LoadingTests: XCTestCase {
         }
     }
 }
+
+final class FER2013CacheTests: XCTestCase {
+    /// Writes `<root>/train/<class>/<name>.bmp`, a 48x48 grey BMP whose size never depends on its pixels.
+    private func writeImage(_ value: UInt8, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try bmp(side: 48, value: value).write(to: url)
+    }
+
+    private func bmp(side: Int, value: UInt8) -> Data {
+        let rowBytes = (side * 3 + 3) / 4 * 4
+        var data = Data("BM".utf8)
+        func le32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { data.append(contentsOf: $0) } }
+        func le16(_ v: Int) { withUnsafeBytes(of: UInt16(v).littleEndian) { data.append(contentsOf: $0) } }
+        le32(54 + rowBytes * side); le32(0); le32(54)
+        le32(40); le32(side); le32(side); le16(1); le16(24); le32(0); le32(rowBytes * side); le32(2835); le32(2835); le32(0); le32(0)
+        for _ in 0..<side {
+            data.append(contentsOf: [UInt8](repeating: value, count: side * 3))
+            data.append(contentsOf: [UInt8](repeating: 0, count: rowBytes - side * 3))
+        }
+        return data
+    }
+
+    /// The cache beside the data is keyed by the images' content: an image rewritten in place with the same size
+    /// and the same modification time (as an archive unpacked over an older copy can leave it) rebuilds it.
+    func testChangedImageRebuildsTheCache() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let happy = root.appendingPathComponent("train/happy/0001.bmp")
+        try writeImage(40, to: happy)
+        try writeImage(200, to: root.appendingPathComponent("train/sad/0002.bmp"))
+        let stamp = try FileManager.default.attributesOfItem(atPath: happy.path)[.modificationDate] as! Date
+
+        let first = try FER2013.load(from: root.path, split: "train")
+        XCTAssertEqual(first.labels, [3, 4])
+        XCTAssertEqual(Set(first.image(at: 0).pixels), [40])
+        XCTAssertTrue(FileManager.default.fileExists(
+            atPath: root.appendingPathComponent(".fer-annotate-cache-train-train.safetensors").path))
+
+        try writeImage(90, to: happy)
+        try FileManager.default.setAttributes([.modificationDate: stamp], ofItemAtPath: happy.path)
+        let second = try FER2013.load(from: root.path, split: "train")
+        XCTAssertEqual(Set(second.image(at: 0).pixels), [90], "the cache served the image as it was before")
+        XCTAssertEqual(Set(second.image(at: 1).pixels), [200])
+
+        // Unchanged data is served from the cache, which is then not written again.
+        let cache = root.appendingPathComponent(".fer-annotate-cache-train-train.safetensors")
+        let cached = try FileManager.default.attributesOfItem(atPath: cache.path)[.modificationDate] as! Date
+        _ = try FER2013.load(from: root.path, split: "train")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: cache.path)[.modificationDate] as? Date, cached)
+    }
+}

@@ -138,35 +138,43 @@ public enum FER2013 {
 
     // MARK: Cache
 
-    /// A cheap fingerprint of the source: file count and total size for a folder, size and date for a file.
+    /// The source's content: an FNV-1a hash over every image file's path (relative to the split), size and bytes,
+    /// or over the CSV's bytes. Hashing reads the files once (about 0.2 s for FER2013's 47 MB of JPEGs), far less
+    /// than decoding them, and a cache can then never serve other images: a file changed in place, one replaced by
+    /// another of the same size (the blurred and the restored Training splits have equal file counts), a renamed
+    /// class folder.
     static func fingerprint(of source: String) -> String {
         let manager = FileManager.default
+        var hash = ContentHash()
         var count = 0
-        var bytes: Int64 = 0
-        var newest: Double = 0
-        if let enumerator = manager.enumerator(atPath: source) {
-            while let relative = enumerator.nextObject() as? String {
-                guard let attributes = try? manager.attributesOfItem(atPath: source + "/" + relative),
-                      attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+        var bytes = 0
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue {
+            let files = (manager.enumerator(atPath: source)?.allObjects as? [String] ?? []).sorted()
+            for relative in files {
+                guard let data = manager.contents(atPath: source + "/" + relative) else { continue }
+                hash.add(relative)
+                hash.add(String(data.count))
+                hash.add(data)
                 count += 1
-                bytes += (attributes[.size] as? NSNumber)?.int64Value ?? 0
+                bytes += data.count
             }
-        } else if let attributes = try? manager.attributesOfItem(atPath: source) {
+        } else if let data = manager.contents(atPath: source) {
+            hash.add(data)
             count = 1
-            bytes = (attributes[.size] as? NSNumber)?.int64Value ?? 0
-            newest = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            bytes = data.count
         }
-        return "\(count) files, \(bytes) bytes, \(Int(newest))"
+        return "fnv1a64 \(String(hash.value, radix: 16)), \(count) files, \(bytes) bytes"
     }
 
     static func cacheLocations(source: String, key: String) -> [URL] {
         let sourceURL = URL(fileURLWithPath: source).standardizedFileURL
         let name = ".fer-annotate-cache-\(sourceURL.lastPathComponent)-\(key).safetensors"
         let beside = sourceURL.deletingLastPathComponent().appendingPathComponent(name)
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in sourceURL.path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        var pathHash = ContentHash()
+        pathHash.add(sourceURL.path)
         let home = URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".cache/fer-annotate")
-            .appendingPathComponent(String(hash, radix: 16) + "-" + key + ".safetensors")
+            .appendingPathComponent(String(pathHash.value, radix: 16) + "-" + key + ".safetensors")
         return [beside, home]
     }
 
@@ -188,6 +196,24 @@ public enum FER2013 {
                           "labels": (shape: [dataset.count], bytes: dataset.labels.map { UInt8($0) })])
         for location in locations where (try? file.write(to: location)) != nil { break }
         return dataset
+    }
+}
+
+/// 64-bit FNV-1a, fed strings (with a separator, so "ab"+"c" differs from "a"+"bc") and bytes.
+struct ContentHash {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ data: Data) {
+        data.withUnsafeBytes { raw in
+            var hash = value
+            for byte in raw { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            value = hash
+        }
+    }
+
+    mutating func add(_ text: String) {
+        add(Data(text.utf8))
+        add(Data([0]))
     }
 }
 
