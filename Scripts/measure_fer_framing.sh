@@ -3,7 +3,7 @@
 # 30 PublicTest images per class, upscaled 4x (bicubic) and padded to 384x384 with grey so the detector
 # sees some context, then fer-annotate on each; prints the median FER crop side / detector box's larger side
 # and the vertical offset of the box centre from the image centre (in box heights), for each BlazeFace model
-# and for MTCNN.
+# and for MTCNN, and the spread around those medians (the jitter fer-train's augmentation must cover).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DATA=${FER2013:-data/fer2013}
@@ -30,7 +30,7 @@ for model in short full back mtcnn; do
     python3 - "$WORK" "$model" <<'PY'
 import csv, glob, statistics, sys
 work, model = sys.argv[1], sys.argv[2]
-scales, offsets, total = [], [], 0
+scales, offsets, sideways, total = [], [], [], 0
 for path in sorted(glob.glob(f"{work}/*.{model}.csv")):
     total += 1
     faces = [row for row in csv.DictReader(open(path)) if row["face_id"]]
@@ -39,7 +39,17 @@ for path in sorted(glob.glob(f"{work}/*.{model}.csv")):
     x, y, w, h = (float(faces[0][key]) for key in ("x", "y", "w", "h"))
     scales.append(192 / max(w, h))
     offsets.append((y - 96 + h / 2 - 96) / h)
-print(f"{model}: one face in {len(scales)}/{total}; crop side / box side median {statistics.median(scales):.3f}; "
+    sideways.append((x - 96 + w / 2 - 96) / w)
+def spread(values, scale=1.0):
+    deciles = statistics.quantiles(values, n=10)
+    return f"{(deciles[0] * scale):+.3f}..{(deciles[-1] * scale):+.3f}"
+median_scale = statistics.median(scales)
+print(f"{model}: one face in {len(scales)}/{total}; crop side / box side median {median_scale:.3f}; "
       f"box centre below image centre by {statistics.median(offsets):.3f} box heights")
+# The spread around those medians is the misalignment the classifier meets in video, to size the training
+# jitter by: zoom as a fraction of the crop side, shifts as fractions of the crop side (10th..90th percentile).
+print(f"    jitter (10th..90th percentile): zoom {spread([s / median_scale - 1 for s in scales])}, "
+      f"vertical shift {spread([o - statistics.median(offsets) for o in offsets], 1 / median_scale)}, "
+      f"horizontal shift {spread([o - statistics.median(sideways) for o in sideways], 1 / median_scale)} of the crop side")
 PY
 done

@@ -13,7 +13,7 @@ public struct ArchitectureConfig: Codable, Sendable, Equatable {
     public var inputSize: Int
     public var classes: Int
 
-    public static let names = ["mini", "vgg"]
+    public static let names = ["mini", "vgg", "vgg-wide"]
 
     public static func named(_ name: String) throws(EmotionModelError) -> ArchitectureConfig {
         switch name {
@@ -24,6 +24,10 @@ public struct ArchitectureConfig: Codable, Sendable, Equatable {
         case "vgg":
             // VGG-style at half the classic width: 4 stages of two 3x3 convolutions with batch norm.
             return ArchitectureConfig(name: name, widths: [32, 64, 128, 256], convolutionsPerStage: 2, hidden: 256,
+                                      dropout: 0.4, inputSize: 48, classes: 7)
+        case "vgg-wide":
+            // The same layout at 1.5x the width (2.25x the multiply-adds): the candidate measured against "vgg".
+            return ArchitectureConfig(name: name, widths: [48, 96, 192, 384], convolutionsPerStage: 2, hidden: 256,
                                       dropout: 0.4, inputSize: 48, classes: 7)
         default:
             throw .badOption("unknown architecture '\(name)'; choose one of: \(names.joined(separator: ", "))")
