@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "MediaIOTests", dependencies: ["MediaIO", "VisionCore"]),
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NeuralEngine", "MediaIO", "CMallocCounter"]),
         .testTarget(name: "ModelEvaluationTests", dependencies: ["ModelEvaluation"]),
-        .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "NeuralEngine", "VisionCore", "MediaIO"],
+        .testTarget(name: "FaceDetectionTests", dependencies: ["FaceDetection", "FaceTracking", "NeuralEngine", "VisionCore", "MediaIO"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "FaceTrackingTests", dependencies: ["FaceTracking", "VisionCore"]),
         .testTarget(name: "LiveStreamTests", dependencies: ["AnnotationPipeline", "MediaIO", "VisionCore"]),

@@ -61,7 +61,7 @@ struct AnnotateJob {
         Parallelism.workers = command.analysis.threads ?? (splitsNetworks ? Parallelism.workers : 1)
         let classifier = try loadClassifier()
         let (detector, framing) = try makeDetector(for: info)
-        var analysisOptions = command.analysis.options
+        var analysisOptions = command.analysis.options(isStillImage: info.isStillImage)
         // The classifier's crop is framed from the boxes of the detector that drew them.
         analysisOptions.cropper.scale = framing.cropScale
         analysisOptions.cropper.verticalOffset = framing.verticalOffset
@@ -182,14 +182,15 @@ struct AnnotateJob {
         do {
             // The detectors also report low-score faces: the tracker's second pass uses them to keep tracks alive.
             let lowScore = min(arguments.detThreshold, 0.3)
+            let minimumFaceSize = arguments.minimumFaceSize(isStillImage: info.isStillImage)
             func blazeFace() throws -> BlazeFaceDetector {
                 try BlazeFaceDetector(modelsFolder: folder, options: BlazeFaceDetector.Options(
                     model: BlazeFaceModel(rawValue: arguments.blazefaceModel) ?? .fullRange, scoreThreshold: lowScore,
-                    minimumFaceSize: arguments.minFace))
+                    minimumFaceSize: minimumFaceSize))
             }
             func mtcnn() throws -> MTCNNDetector {
                 // MTCNN's pyramid starts at the smallest face wanted: a larger --min-face makes it cheaper.
-                try MTCNNDetector(modelsFolder: folder, options: MTCNNDetector.Options(minimumFaceSize: max(12, arguments.minFace)))
+                try MTCNNDetector(modelsFolder: folder, options: MTCNNDetector.Options(minimumFaceSize: max(12, minimumFaceSize)))
             }
             let blazeFaceFraming = DetectorFraming.blazeFace(BlazeFaceModel(rawValue: arguments.blazefaceModel) ?? .fullRange)
             switch arguments.detector {
@@ -203,7 +204,8 @@ struct AnnotateJob {
                 let frameRate = info.frameRate?.value ?? 25
                 let interval = info.isStillImage ? 1 : max(1, Int((arguments.fullSearch * frameRate / Double(arguments.detectEvery)).rounded()))
                 let hybrid = HybridFaceDetector(fast: try blazeFace(), fastFraming: blazeFaceFraming,
-                                                accurate: try mtcnn(), accurateFraming: .mtcnn, fullSearchInterval: interval)
+                                                accurate: try mtcnn(), accurateFraming: .mtcnn, fullSearchInterval: interval,
+                                                strongScore: arguments.detThreshold)
                 return (hybrid, blazeFaceFraming)
             }
         } catch {

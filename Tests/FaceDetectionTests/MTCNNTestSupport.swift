@@ -91,6 +91,57 @@ enum MTCNNTestSupport {
         return (canvas, expected, widths)
     }
 
+    /// Faces packed as in a team photo: `rows` rows of faces `widths` px wide (cycled), each pasted with a margin
+    /// of `margin` of its size and touching its neighbours (no gap between the pasted regions), rows offset by
+    /// half a face as people stand in a second row; on a gray canvas with `border` px around. Returns the true
+    /// boxes where the test pasted each face (in the locating detector's framing).
+    static func packedFacesPicture(locatingWith detector: FaceDetector, rows: Int, perRow: Int, widths: [Float],
+                                   margin: Float = 0.12, border: Int = 24) throws -> (image: Image, faces: [Box]) {
+        var sources: [(image: Image, box: Box)] = []
+        for name in ["multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg",
+                     "45-m7-di-ph.jpg", "BWPictureHuman.jpg"] {
+            let image = try FaceDetectionTestSupport.image(name)
+            for face in try detector.detect(in: image) where face.score > 0.99 { sources.append((image, face.box)) }
+        }
+        guard sources.count >= 8 else { throw SupportFailure(description: "only \(sources.count) sample faces to build the picture from") }
+        // Lay the faces out first, then size the canvas to them.
+        var placements: [(source: Int, region: Box, factor: Float, x: Int, y: Int, width: Int, height: Int)] = []
+        var y = border
+        for row in 0..<rows {
+            var x = border + (row % 2 == 1 ? Int(widths[0] / 2) : 0)
+            var rowHeight = 0
+            for column in 0..<perRow {
+                let index = row * perRow + column
+                let sourceIndex = index % sources.count
+                let source = sources[sourceIndex]
+                let width = widths[index % widths.count]
+                let factor = width / source.box.width
+                let pad = margin * max(source.box.width, source.box.height)
+                let region = Box(minX: source.box.minX - pad, minY: source.box.minY - pad,
+                                 maxX: source.box.maxX + pad, maxY: source.box.maxY + pad)
+                    .clipped(width: source.image.width, height: source.image.height)
+                let pasteWidth = Int((region.width * factor).rounded()), pasteHeight = Int((region.height * factor).rounded())
+                placements.append((sourceIndex, region, factor, x, y, pasteWidth, pasteHeight))
+                x += pasteWidth
+                rowHeight = max(rowHeight, pasteHeight)
+            }
+            y += rowHeight
+        }
+        let canvasWidth = placements.map { $0.x + $0.width }.max()! + border, canvasHeight = y + border
+        var canvas = Image(width: canvasWidth, height: canvasHeight, format: .rgb24,
+                           pixels: [UInt8](repeating: 128, count: canvasWidth * canvasHeight * 3))
+        var faces: [Box] = []
+        for placement in placements {
+            let source = sources[placement.source]
+            paste(source.image, region: placement.region, into: &canvas, x: placement.x, y: placement.y,
+                  width: placement.width, height: placement.height)
+            faces.append(Box(x: Float(placement.x) + (source.box.minX - placement.region.minX) * placement.factor,
+                             y: Float(placement.y) + (source.box.minY - placement.region.minY) * placement.factor,
+                             width: source.box.width * placement.factor, height: source.box.height * placement.factor))
+        }
+        return (canvas, faces)
+    }
+
     /// Box-filter resize of `region` of `source` to width x height at (x, y) of `canvas`.
     static func paste(_ source: Image, region: Box, into canvas: inout Image, x: Int, y: Int, width: Int, height: Int) {
         let scaleX = region.width / Float(width), scaleY = region.height / Float(height)
