@@ -61,10 +61,11 @@ struct AnalysisArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Window length in seconds for --smoothing window.", valueName: "seconds"))
     var window = 1.0
 
-    @Option(help: ArgumentHelp("The shown label changes only when another emotion leads by this margin...", valueName: "p"))
+    @Option(help: ArgumentHelp("The shown emotion is the smoothed leader; one that trails the leader by less than this "
+                               + "(a near tie) may stay on screen a little longer...", valueName: "p"))
     var switchMargin: Float = 0.1
 
-    @Option(help: ArgumentHelp("...for at least this many seconds.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("...for at most this many seconds, so close emotions do not flicker.", valueName: "seconds"))
     var switchTime = 0.3
 
     @Option(help: ArgumentHelp("Seconds a face may go undetected before its track (and ID) is retired.", valueName: "seconds"))

@@ -136,13 +136,30 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(lines.count, 61, "header + one row per frame")
         var rawVariation: Float = 0, smoothVariation: Float = 0
         var previous: (raw: [Float], smooth: [Float])?
+        let margin = options.smoothing.switchMargin, holdSeconds = options.smoothing.switchSeconds
+        var behindSince: Double?
         for line in lines.dropFirst() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             XCTAssertEqual(fields.count, 8 + 7 + 2 + 7)
+            let frame = Int(fields[0])!, time = Double(fields[1])!
             let smooth = fields[8..<15].map { Float($0)! }, raw = fields[17..<24].map { Float($0)! }
             XCTAssertEqual(smooth.reduce(0, +), 1, accuracy: 1e-3)
             XCTAssertEqual(raw.reduce(0, +), 1, accuracy: 1e-3)
-            XCTAssertEqual(Emotion(name: fields[15])?.rawValue, smooth.indices.max { smooth[$0] < smooth[$1] }.map { _ in Emotion(name: fields[15])!.rawValue })
+            // det_score is empty exactly on the frames the tracker bridged (no detection: 10, 11, 12).
+            XCTAssertEqual(fields[7].isEmpty, [10, 11, 12].contains(frame), "frame \(frame)")
+            // `emotion` is the smoothed leader, or a label within the margin of it that has trailed for less than
+            // the switch time; `confidence` is the smoothed probability of `emotion` (CSV rounding: 1e-5).
+            let shown = try XCTUnwrap(Emotion(name: fields[15])).rawValue
+            let leader = smooth.indices.max { smooth[$0] < smooth[$1] }!
+            XCTAssertEqual(Float(fields[16])!, smooth[shown], accuracy: 1e-5, "frame \(frame)")
+            if smooth[shown] < smooth[leader] {
+                let since = behindSince ?? time
+                behindSince = since
+                XCTAssertLessThan(smooth[leader] - smooth[shown], margin + 1e-4, "frame \(frame)")
+                XCTAssertLessThan(time - since, holdSeconds, "frame \(frame): held behind the leader since \(since) s")
+            } else {
+                behindSince = nil
+            }
             if let previous {
                 rawVariation += zip(raw, previous.raw).map { abs($0 - $1) }.reduce(0, +)
                 smoothVariation += zip(smooth, previous.smooth).map { abs($0 - $1) }.reduce(0, +)

@@ -16,19 +16,49 @@ final class SmoothingTests: XCTestCase {
         }
     }
 
-    func testHysteresisNeedsAMarginForAMinimumTime() {
+    func testLabelHoldsOnlyNearTiesAndOnlyBriefly() {
         let smoother = EmotionSmoother(configuration: SmoothingConfiguration(method: .none, switchMargin: 0.2, switchSeconds: 0.3))
         XCTAssertEqual(smoother.update(track: 7, probabilities: [0.8, 0.2], time: 0).label, 0)
-        // Class 1 leads, but by less than the margin: no switch.
+        // Class 1 leads, but by less than the margin: held for up to 0.3 s...
         XCTAssertEqual(smoother.update(track: 7, probabilities: [0.45, 0.55], time: 0.1).label, 0)
-        // By more than the margin, but not yet for 0.3 s.
-        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.3, 0.7], time: 0.2).label, 0)
-        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.3, 0.7], time: 0.4).label, 0)
-        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.3, 0.7], time: 0.5).label, 1)
+        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.45, 0.55], time: 0.3).label, 0)
+        // ...then the leader is shown.
+        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.45, 0.55], time: 0.4).label, 1)
+        // Leading again resets the clock: a near tie that alternates never outlasts 0.3 s behind.
+        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.52, 0.48], time: 0.5).label, 1)
+        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.45, 0.55], time: 0.6).label, 1)
+        // A lead of the margin or more switches at once.
+        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.75, 0.25], time: 0.65).label, 0)
         // Tracks are independent; a retired track starts fresh.
-        XCTAssertEqual(smoother.update(track: 8, probabilities: [0.1, 0.9], time: 0.5).label, 1)
+        XCTAssertEqual(smoother.update(track: 8, probabilities: [0.1, 0.9], time: 0.7).label, 1)
         smoother.retainOnly([8])
-        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.9, 0.1], time: 0.6).label, 0)
+        XCTAssertEqual(smoother.update(track: 7, probabilities: [0.9, 0.1], time: 0.8).label, 0)
+    }
+
+    /// The shown label sinking from first to fourth place, each step within the margin of the leader (as on
+    /// WolfgangLanger_Pexels.mp4 at 3.0 s, where `happy 17%` stayed on screen beside sad 0.26 and fear 0.21): it
+    /// gives way to the leader within the switch time, and on no frame is it more than the margin behind.
+    func testALabelFallingAwayIsNotHeld() {
+        let configuration = SmoothingConfiguration(method: .exponential(halfLife: 0.5), switchMargin: 0.1, switchSeconds: 0.3)
+        let smoother = EmotionSmoother(configuration: configuration)
+        // happy (3) leads, then sad (4), fear (2) and neutral (6) rise slowly past it.
+        var leaderSince: Double?
+        var switchedAt: Double?
+        for frame in 0...90 {
+            let time = Double(frame) / 30
+            let t = Float(min(1, time / 2))
+            var raw: [Float] = [0.05, 0.02, 0.10 + 0.15 * t, 0.45 - 0.30 * t, 0.13 + 0.17 * t, 0.05, 0.20 - 0.02 * t]
+            let total = raw.reduce(0, +)
+            raw = raw.map { $0 / total }
+            let shown = smoother.update(track: 1, probabilities: raw, time: time)
+            let leader = shown.probabilities.indices.max { shown.probabilities[$0] < shown.probabilities[$1] }!
+            XCTAssertLessThan(shown.probabilities[leader] - shown.confidence, configuration.switchMargin, "at \(time) s")
+            XCTAssertEqual(shown.confidence, shown.probabilities[shown.label])
+            if leader != 3, leaderSince == nil { leaderSince = time }
+            if shown.label != 3, switchedAt == nil { switchedAt = time }
+        }
+        let overtaken = try! XCTUnwrap(leaderSince), switched = try! XCTUnwrap(switchedAt)
+        XCTAssertLessThanOrEqual(switched - overtaken, configuration.switchSeconds + 1e-9)
     }
 
     func testWindowMeanCoversTheLastSeconds() {

@@ -14,11 +14,15 @@ public enum SmoothingMethod: Sendable, Equatable {
     case window(seconds: Double)
 }
 
+/// How the shown label follows the smoothed probabilities: it is the leader, except that a near tie keeps the
+/// label it had for a short while, so two close classes do not flicker. Both bounds hold on every frame: the shown
+/// label is never more than `switchMargin` below the leader (a larger gap switches at once), and it is never
+/// anything but the leader for longer than `switchSeconds`. So the label never contradicts the numbers beside it.
 public struct SmoothingConfiguration: Sendable, Equatable {
     public var method: SmoothingMethod
-    /// The shown label changes only when another class leads it by this much...
+    /// A leader ahead of the shown label by at least this much takes over at once.
     public var switchMargin: Float
-    /// ...continuously for this long (seconds).
+    /// A closer leader takes over once the shown label has not led for this long (seconds).
     public var switchSeconds: Double
 
     public init(method: SmoothingMethod = .exponential(halfLife: 0.5), switchMargin: Float = 0.1, switchSeconds: Double = 0.3) {
@@ -46,7 +50,7 @@ public struct SmoothedEmotion: Sendable, Equatable {
     }
 }
 
-/// Per-track temporal smoothing with label hysteresis. One owner (the analysis stage) calls it every frame.
+/// Per-track temporal smoothing with a bounded label hold (see `SmoothingConfiguration`). One owner (the analysis stage) calls it every frame.
 public final class EmotionSmoother {
     public let configuration: SmoothingConfiguration
     private var tracks: [Int: TrackState] = [:]
@@ -56,8 +60,8 @@ public final class EmotionSmoother {
         var smoothed: [Float]
         var history: [(time: Double, probabilities: [Float])] = []
         var label: Int
-        /// When a challenger started leading by the margin, and which.
-        var challenger: (label: Int, since: Double)?
+        /// Since when the shown label has not been the leader (nil while it leads).
+        var behindSince: Double?
     }
 
     public init(configuration: SmoothingConfiguration = SmoothingConfiguration()) {
@@ -93,18 +97,16 @@ public final class EmotionSmoother {
         }
 
         let leader = argmax(state.smoothed)
-        if leader == state.label || state.smoothed[leader] - state.smoothed[state.label] < configuration.switchMargin {
-            state.challenger = nil
-        } else if let challenger = state.challenger, challenger.label == leader {
-            if time - challenger.since >= configuration.switchSeconds {
-                state.label = leader
-                state.challenger = nil
-            }
+        if leader == state.label {
+            state.behindSince = nil
         } else {
-            state.challenger = (leader, time)
-            if configuration.switchSeconds <= 0 {
+            let behindSince = state.behindSince ?? time
+            if state.smoothed[leader] - state.smoothed[state.label] >= configuration.switchMargin
+                || time - behindSince >= configuration.switchSeconds {
                 state.label = leader
-                state.challenger = nil
+                state.behindSince = nil
+            } else {
+                state.behindSince = behindSince
             }
         }
         tracks[track] = state
