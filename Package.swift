@@ -38,6 +38,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // Thin system-library targets: headers and link flags only.
@@ -70,8 +74,19 @@ let package = Package(
         // Classifier metrics (confusion, PRF, ROC/AUC) and the self-contained HTML/SVG report.
         .target(name: "ModelEvaluation", swiftSettings: optimised),
 
+        // The web app (`fer-annotate serve`): HTTP API, uploads run as jobs, the webcam over a WebSocket, a job table
+        // in SQLite; the page (HTML, CSS, JavaScript) ships in its resources.
+        .target(name: "AnnotationServer", dependencies: [
+            "AnnotationPipeline", "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], resources: [.copy("Resources/page"), .copy("Resources/openapi.json")], swiftSettings: optimised),
+
         .executableTarget(name: "fer-annotate", dependencies: [
             "MediaIO", "VisionCore", "EmotionModel", "FaceDetection", "FaceTracking", "AnnotationPipeline", "NeuralEngine",
+            "AnnotationServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimised),
         .executableTarget(name: "fer-train", dependencies: [
@@ -98,6 +113,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "FaceTrackingTests", dependencies: ["FaceTracking", "VisionCore"]),
         .testTarget(name: "LiveStreamTests", dependencies: ["AnnotationPipeline", "MediaIO", "VisionCore"]),
+        .testTarget(name: "AnnotationServerTests", dependencies: ["AnnotationServer", "MediaIO", "VisionCore"]),
         .testTarget(name: "AnnotationPipelineTests", dependencies: ["AnnotationPipeline", "EmotionModel", "VisionCore", "MediaIO"]),
     ]
 )

@@ -24,7 +24,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # --- 1. Debian packages --------------------------------------------------------------------
 # FFmpeg 5.1 libraries and CLI (ffprobe is used by the tests), OpenBLAS, FreeType and a font for
 # drawing labels, pkg-config for SwiftPM's system-library targets, pip for fetching wheels;
-# GStreamer's RTSP server with Python bindings for the live-stream tests (Scripts/rtsp_test_server.py).
+# GStreamer's RTSP server with Python bindings for the live-stream tests (Scripts/rtsp_test_server.py);
+# SQLite for the web app's job table (GRDB); Chromium, its WebDriver and Selenium for the web app's browser test.
 PACKAGES=(
     pkg-config
     libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev libswresample-dev
@@ -34,6 +35,8 @@ PACKAGES=(
     python3 python3-pip
     python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad
+    libsqlite3-dev
+    chromium chromium-driver python3-selenium
 )
 installed() {
     case "$1" in

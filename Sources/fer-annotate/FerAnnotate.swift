@@ -15,6 +15,7 @@ struct FerAnnotate: ParsableCommand {
               fer-annotate interview.mp4 -o interview-annotated.mp4
               fer-annotate interview.mp4 --no-video --csv timeline.csv --json summary.json --plot timeline.svg
               fer-annotate interview.mp4 -o out.mp4 --detect-every 3 --bars
+              fer-annotate serve          the web app: webcam live, uploads (see fer-annotate serve --help)
 
             CSV columns: frame, time_s, face_id, x, y, w, h, det_score, angry, disgust, fear, happy, sad, \
             surprise, neutral (smoothed probabilities), emotion, confidence, raw_angry ... raw_neutral \

@@ -129,7 +129,7 @@ final class HybridFaceDetectorTests: XCTestCase {
     /// and every face is kept with the higher of its two detectors' scores.
     func testPackedFacesOnAStillKeepWhatMTCNNFinds() throws {
         let photo = try teamPhoto()
-        let mtcnnFound = redrawnMTCNN(try photo.mtcnn.detect(in: photo.image))
+        let mtcnnFound = redrawnMTCNN(photo.mtcnn.detect(in: photo.image))
         let alone = matched(mtcnnFound, against: photo.faces)
         let hybridFound = try hybrid(interval: 1).detect(in: photo.image)
         let both = matched(hybridFound, against: photo.faces)
@@ -160,7 +160,7 @@ final class HybridFaceDetectorTests: XCTestCase {
         for frame in 0..<12 {
             let canvas = drifted(photo.image, by: frame)
             let faces = photo.faces.map { Box(x: $0.x + Float(frame), y: $0.y, width: $0.width, height: $0.height) }
-            let alone = matched(redrawnMTCNN(try photo.mtcnn.detect(in: canvas)), against: faces)
+            let alone = matched(redrawnMTCNN(photo.mtcnn.detect(in: canvas)), against: faces)
             let found = try detector.detect(in: canvas)
             let both = matched(found, against: faces)
             XCTAssertGreaterThanOrEqual(both.hits, alone.hits, "frame \(frame)")

@@ -24,7 +24,7 @@ final class PackedFacesCLITests: XCTestCase {
         process.arguments = [input, "--faces-only", "--no-video", "--csv", csv.path, "--overwrite", "-q"]
             + (detector.map { ["--detector", $0] } ?? [])
         let log = folder.appendingPathComponent("\(detector ?? "auto").log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: log)
         process.standardOutput = FileHandle.nullDevice
         try process.run()
