@@ -8,7 +8,7 @@ import VisionCore
 public func decodeImage(at path: String, as format: PixelFormat) throws(MediaError) -> Image {
     let reader = try VideoReader(url: path, threads: 1, probeStreams: false)
     guard let frame = try reader.nextFrame(as: format) else {
-        throw .truncated(path: path, reason: "no picture could be decoded")
+        throw .notMedia(path: path, reason: "no picture could be decoded")
     }
     return frame.image
 }

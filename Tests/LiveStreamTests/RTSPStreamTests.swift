@@ -52,7 +52,9 @@ final class RTSPStreamTests: XCTestCase {
         XCTAssertGreaterThan(analysed, read / 2, "on a loaded 2-core machine, still most frames analysed")
         let latency = try XCTUnwrap(live["latency_ms"] as? [String: Any])
         let p95 = try XCTUnwrap(latency["p95"] as? Double)
-        XCTAssertLessThan(p95, 1000, "latency stays bounded")
+        // The README's quiet-machine figures are 12-37 ms; 250 ms leaves room for a loaded 2-core machine and
+        // still trips on a backlog (one queued frame more at 24 fps adds 42 ms per frame waiting).
+        XCTAssertLessThan(p95, 250, "latency stays bounded")
         let lag = try XCTUnwrap(live["source_lag"] as? [String: Any])
         XCTAssertLessThan(lag["max_s"] as? Double ?? .infinity, 1.0, "no backlog builds up before the reader")
         XCTAssertEqual(live["stopped_by"] as? String, "duration")

@@ -70,6 +70,17 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         XCTAssertEqual(tracks.count, 1)
         XCTAssertEqual(tracks[0]["frames_seen"] as? Int, faceRows.count)
         XCTAssertEqual(XMLParser(contentsOf: URL(fileURLWithPath: path("plot.svg")))?.parse(), true, "the plot is well-formed SVG")
+        // The plot draws the summary's segments of track #1, in order, each in its emotion's colour.
+        let svg = try String(contentsOfFile: path("plot.svg"), encoding: .utf8)
+        let drawn = svg.components(separatedBy: "<title>#1 ").dropFirst().map { $0.prefix { $0 != " " } }.map(String.init)
+        let segments = try XCTUnwrap(tracks[0]["segments"] as? [[String: Any]])
+        XCTAssertEqual(drawn, segments.compactMap { $0["emotion"] as? String }, "one rect per segment")
+        XCTAssertGreaterThan(drawn.count, 0)
+        let colours = ["angry": "#e53935", "disgust": "#43a047", "fear": "#8e24aa", "happy": "#fdd835", "sad": "#1e88e5",
+                       "surprise": "#fb8c00", "neutral": "#9e9e9e"]
+        for emotion in Set(drawn) {
+            XCTAssertTrue(svg.contains("fill=\"\(colours[emotion]!)\"><title>#1 \(emotion) "), "\(emotion) drawn in its colour")
+        }
     }
 
     func testStartAndDurationCutAClipWithItsAudio() throws {

@@ -112,12 +112,63 @@ final class FerAnnotateCLITests: XCTestCase {
         XCTAssertEqual(try annotate([good, "-o", path("o8.mp4"), "--crf", "99"]).status, 64)
     }
 
+    /// --model that cannot be used (missing, not a safetensors file, tensors that do not fit the architecture its
+    /// metadata declares): one error line, exit 66, no output left.
+    func testUnusableModelFilesGiveOneLineAndExit66() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        let good = try TestSupport.sample("single_face.mp4")
+        try Data("not a model\n".utf8).write(to: URL(fileURLWithPath: path("garbage.safetensors")))
+        // The shipped model with its declared widths halved: the header still parses, the tensors no longer fit.
+        let shipped = try Data(contentsOf: TestSupport.packageRoot.appendingPathComponent("Sources/EmotionModel/Resources/fer-vgg.safetensors"))
+        let headerLength = Int(shipped.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+        var header = try XCTUnwrap(try JSONSerialization.jsonObject(with: shipped.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
+        var metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
+        var architecture = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(metadata["architecture"]).utf8)) as? [String: Any])
+        architecture["widths"] = (architecture["widths"] as? [Int])?.map { $0 / 2 }
+        metadata["architecture"] = String(decoding: try JSONSerialization.data(withJSONObject: architecture), as: UTF8.self)
+        header["__metadata__"] = metadata
+        var newHeader = try JSONSerialization.data(withJSONObject: header)
+        newHeader.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - newHeader.count % 8) % 8))
+        var mismatched = Data()
+        withUnsafeBytes(of: UInt64(newHeader.count).littleEndian) { mismatched.append(contentsOf: $0) }
+        mismatched.append(newHeader)
+        mismatched.append(shipped.subdata(in: (8 + headerLength)..<shipped.count))
+        try mismatched.write(to: URL(fileURLWithPath: path("mismatched.safetensors")))
+
+        for (name, model, message) in [("missing", path("none.safetensors"), "cannot read"),
+                                       ("garbage", path("garbage.safetensors"), "not a safetensors file"),
+                                       ("mismatched", path("mismatched.safetensors"), "the architecture needs")] {
+            let csv = path("\(name).csv")
+            let result = try annotate([good, "--no-video", "--csv", csv, "--model", model])
+            XCTAssertEqual(result.status, 66, "\(name): \(result.standardError)")
+            let lines = result.standardError.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(name): \(result.standardError)")
+            XCTAssertTrue(lines.first?.hasPrefix("error: ") == true && result.standardError.contains(message),
+                          "\(name): \(result.standardError)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: csv), "\(name): no CSV is left")
+        }
+    }
+
+    /// Every option the command declares (ArgumentParser's own dump of them) appears in --help with a line of
+    /// explanation; and the help names the exit codes and the web app.
     func testHelpExplainsEveryOption() throws {
         let result = try annotate(["--help"])
         XCTAssertEqual(result.status, 0)
-        for option in ["--output", "--crf", "--preset", "--overwrite", "--quiet", "--verbose", "Exit codes"] {
-            XCTAssertTrue(result.output.contains(option), "--help lacks \(option)")
+        let dump = try annotate(["--experimental-dump-help"])
+        let command = try XCTUnwrap((try JSONSerialization.jsonObject(with: dump.standardOutput) as? [String: Any])?["command"] as? [String: Any])
+        let arguments = try XCTUnwrap(command["arguments"] as? [[String: Any]])
+        var checked = 0
+        for argument in arguments {
+            guard let names = argument["names"] as? [[String: Any]],
+                  let long = names.first(where: { $0["kind"] as? String == "long" })?["name"] as? String else { continue }
+            XCTAssertTrue(result.output.contains("--" + long), "--help lacks --\(long)")
+            XCTAssertFalse((argument["abstract"] as? String ?? "").isEmpty, "--\(long) has no explanation")
+            checked += 1
         }
+        XCTAssertGreaterThanOrEqual(checked, 40, "the dump lists the options")
+        for text in ["Exit codes", "fer-annotate serve"] { XCTAssertTrue(result.output.contains(text), "--help lacks \(text)") }
     }
 
     /// SIGINT mid-stream: the loop stops, the writer finishes, the file plays, exit code 130.

@@ -49,7 +49,32 @@ final class ImageDecodingTests: XCTestCase {
         }
         let bogus = folder.appendingPathComponent("bogus.jpg")
         try Data("this is not a picture".utf8).write(to: bogus)
-        XCTAssertThrowsError(try decodeImage(at: bogus.path, as: .gray8))
+        XCTAssertThrowsError(try decodeImage(at: bogus.path, as: .gray8)) {
+            guard case MediaError.notMedia(let path, _) = $0 else { return XCTFail("got \($0)") }
+            XCTAssertEqual(path, bogus.path)
+        }
+    }
+
+    /// A JPEG in memory (a webcam frame from the web page) decodes to exactly what the same file decodes to;
+    /// anything else, or a JPEG cut short, is `notMedia` with the frame's name.
+    func testJPEGFromMemoryMatchesTheFileAndRefusesOtherBytes() throws {
+        let folder = try TestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("frame.jpg").path
+        try TestSupport.ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x90", "-frames:v", "1", "-q:v", "3", path])
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        for format in [PixelFormat.rgb24, .gray8] {
+            XCTAssertEqual(try decodeJPEG(bytes, as: format), try decodeImage(at: path, as: format), "\(format)")
+        }
+        let png = folder.appendingPathComponent("frame.png").path
+        try TestSupport.ffmpeg(["-i", path, png])
+        for (name, data) in [("png", Array(try Data(contentsOf: URL(fileURLWithPath: png)))), ("text", Array("hello".utf8)),
+                             ("empty", []), ("cut", Array(bytes.prefix(40)))] {
+            XCTAssertThrowsError(try decodeJPEG(data, as: .rgb24, name: name)) {
+                guard case MediaError.notMedia(let shown, _) = $0 else { return XCTFail("\(name): got \($0)") }
+                XCTAssertEqual(shown, name)
+            }
+        }
     }
 
     /// FER2013 has ~32k 48x48 JPEGs, decoded from several threads: every decode must give the same pixels.
