@@ -7,7 +7,8 @@ through Selenium and chromium-driver. Used by AnnotationServerTests.testPageInAR
 Checks that (1) the webcam view shows a labelled face box within a few seconds, read from the overlay's data
 (#live-faces), and (2) the upload form takes a video through to the player with its timeline. Saves a screenshot
 of each view, the sample's face blurred (only our page is shown sharp). Exit 0: both worked; 77: Chromium could not start here (the caller skips, printing why); 1: a check
-failed (the reason on stderr).
+failed (the reason on stderr). With server cameras (--camera), (3) the cameras view shows each with a labelled
+face.
 """
 import argparse
 import json
@@ -103,6 +104,28 @@ def main():
         driver.save_screenshot(os.path.join(args.screenshots, "webapp-upload.png"))
         duration = driver.execute_script("return document.getElementById('job-video').duration")
         print(json.dumps({"uploaded_video_duration": duration}))
+
+        # 3. Server cameras, when the server has any (--camera): each shown with its labelled faces.
+        if driver.execute_script("return !document.getElementById('tab-cameras').classList.contains('hidden')"):
+            driver.find_element(By.ID, "tab-cameras").click()
+            deadline = time.time() + 30
+            shown = []
+            while time.time() < deadline:
+                shown = driver.execute_script(
+                    "return [...document.querySelectorAll('.camera')].filter(c => c.querySelector('img').naturalWidth > 0)"
+                    ".map(c => JSON.parse(c.dataset.faces || '[]').filter(f => f.emotion).length)")
+                if shown and all(count > 0 for count in shown):
+                    break
+                time.sleep(0.3)
+            if not shown or not all(count > 0 for count in shown):
+                print(f"the cameras view showed no labelled face within 30 s ({shown})", file=sys.stderr)
+                driver.save_screenshot(os.path.join(args.screenshots, "webapp-cameras-failed.png"))
+                return 1
+            time.sleep(2)  # a chart history
+            driver.execute_script("for (const i of document.querySelectorAll('.camera img')) i.style.filter = 'blur(8px)'")
+            time.sleep(0.5)
+            driver.save_screenshot(os.path.join(args.screenshots, "webapp-cameras.png"))
+            print(json.dumps({"cameras_faces": shown}))
         return 0
     finally:
         driver.quit()

@@ -11,6 +11,7 @@ struct API: Sendable {
     let runner: JobRunner
     let folders: JobFolders
     let gate: FairGate
+    let cameras: [CameraFeed]
 
     /// A job as the API shows it.
     struct JobView: Encodable {
@@ -80,6 +81,7 @@ struct API: Sendable {
                                                    request: request, context: context)
             }
         }
+        registerCameras(on: router)
         router.ws("/api/live") { inbound, outbound, _ in
             try await live(inbound: inbound, outbound: outbound)
         }
@@ -179,6 +181,56 @@ struct API: Sendable {
         await runner.enqueue(id)
         return .json(.created, view(job))
     }
+
+    // MARK: Server cameras
+
+    struct CameraView: Encodable {
+        var name: String
+        var state: String
+        var error: String?
+        var frame: String
+        var latest: String
+        var timeline: String
+    }
+
+    struct CameraLatest: Encodable {
+        var name: String
+        var state: String
+        var error: String?
+        var record: LiveFrameResult?
+    }
+
+    /// The cameras' list (their URLs stay on the server: they may hold credentials), the latest annotated frame as
+    /// JPEG, the latest faces, and the timeline CSV written so far.
+    private func registerCameras(on router: Router<BasicWebSocketRequestContext>) {
+        let byName = Dictionary(uniqueKeysWithValues: cameras.map { ($0.name, $0) })
+        router.get("/api/cameras") { _, _ in
+            Response.json(.ok, cameras.map { camera in
+                let base = "/api/cameras/\(camera.name)/", snapshot = camera.current
+                return CameraView(name: camera.name, state: snapshot.state, error: snapshot.error, frame: base + "frame.jpg",
+                                  latest: base + "latest.json", timeline: base + "timeline.csv")
+            })
+        }
+        router.get("/api/cameras/:name/latest.json") { _, context in
+            guard let camera = context.parameters.get("name").flatMap({ byName[$0] }) else { return noCamera() }
+            let snapshot = camera.current
+            return Response.json(.ok, CameraLatest(name: camera.name, state: snapshot.state, error: snapshot.error,
+                                                   record: snapshot.record))
+        }
+        router.get("/api/cameras/:name/frame.jpg") { _, context in
+            guard let camera = context.parameters.get("name").flatMap({ byName[$0] }) else { return noCamera() }
+            guard let jpeg = camera.current.jpeg else { return .json(.notFound, ["error": "no frame from this camera yet"]) }
+            return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
+        }
+        router.get("/api/cameras/:name/timeline.csv") { request, context in
+            guard let camera = context.parameters.get("name").flatMap({ byName[$0] }) else { return noCamera() }
+            return try await FileResponse.make(path: camera.csvPath, type: "text/csv; charset=utf-8", request: request,
+                                               context: context)
+        }
+    }
+
+    private func noCamera() -> Response { .json(.notFound, ["error": "no such camera"]) }
 
     // MARK: Webcam
 

@@ -24,6 +24,11 @@ public struct ServerConfiguration: Sendable {
     public var models: URL
     /// Webcam frames analysed at once, over all viewers.
     public var liveSlots = ProcessInfo.processInfo.activeProcessorCount
+    /// Cameras the server watches itself (`--camera NAME=URL`), in the order given.
+    public var cameras: [(name: String, url: String)] = []
+
+    /// NAME=URL as `--camera` takes it; nil when the name is not letters, digits, '-' and '_' (it names files).
+    public static func camera(_ text: String) -> (name: String, url: String)? { CameraFeed.parse(text) }
 
     public init(dataFolder: URL, executable: String, models: URL) {
         self.dataFolder = dataFolder
@@ -63,32 +68,47 @@ public enum AnnotationServer {
                                limit: configuration.maxJobs)
         for job in try store.recoverAfterRestart() { await runner.enqueue(job.id) }
         let page = try PageResources.load()
+        let camerasFolder = configuration.dataFolder.appendingPathComponent("cameras")
+        if !configuration.cameras.isEmpty {
+            try? FileManager.default.createDirectory(at: camerasFolder, withIntermediateDirectories: true)
+        }
+        let cameras = try configuration.cameras.map { camera in
+            do { return try CameraFeed(name: camera.name, url: camera.url, folder: camerasFolder) } catch {
+                throw ServerError(description: "camera \(camera.name): \(error)")
+            }
+        }
+        for camera in cameras { camera.start(models: configuration.models) }
 
         var logger = Logger(label: "fer-annotate.serve")
         logger.logLevel = .warning
         let router = Router(context: BasicWebSocketRequestContext.self)
         router.middlewares.add(TokenMiddleware(token: configuration.token))
         let api = API(configuration: configuration, store: store, runner: runner, folders: JobFolders(root: jobsFolder),
-                      gate: FairGate(slots: configuration.liveSlots))
+                      gate: FairGate(slots: configuration.liveSlots), cameras: cameras)
         api.register(on: router, page: page)
 
         let app = Application(
             router: router,
             server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: 8 << 20))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "fer-annotate"),
-            services: [JobShutdown(runner: runner)],
+            services: [Shutdown(runner: runner, cameras: cameras)],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)
         try await app.runService()
     }
 }
 
-/// Stops the running jobs when the server is asked to stop, before it exits.
-struct JobShutdown: Service {
+/// Stops the running jobs and the cameras when the server is asked to stop, before it exits: jobs are marked
+/// interrupted, camera CSVs are finished.
+struct Shutdown: Service {
     let runner: JobRunner
+    let cameras: [CameraFeed]
     func run() async throws {
         try? await gracefulShutdown()
+        for camera in cameras { camera.stop() }
         await runner.shutDown()
+        let deadline = Date().addingTimeInterval(10)
+        while cameras.contains(where: { !$0.isStopped }), Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
     }
 }
 

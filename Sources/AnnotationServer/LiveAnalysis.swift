@@ -48,7 +48,8 @@ struct LiveFrameResult: Encodable {
     var width: Int
     var height: Int
     var faces: [Face]
-    var timing: Timing
+    /// Webcam frames only: where the time went on the server.
+    var timing: Timing?
     enum CodingKeys: String, CodingKey {
         case type, frame, timeS = "time_s", width, height, faces, timing
     }
@@ -63,17 +64,7 @@ final class LiveViewer: @unchecked Sendable {
     static let maximumPixels = 1920 * 1080
 
     init(models: URL, classifier: EmotionClassifier, frameRate: Double = 12) throws {
-        let fast = try BlazeFaceDetector(modelsFolder: models, options: .init(model: .fullRange, scoreThreshold: 0.3,
-                                                                               minimumFaceSize: 24))
-        let accurate = try MTCNNDetector(modelsFolder: models, options: .init(minimumFaceSize: 24))
-        // MTCNN over the whole frame every 2 s of webcam frames (BlazeFace on each), as `--detector auto` on video.
-        let detector = HybridFaceDetector(fast: fast, fastFraming: .blazeFace(.fullRange), accurate: accurate,
-                                          accurateFraming: .mtcnn, fullSearchInterval: max(1, Int(2 * frameRate)))
-        var options = AnalysisOptions()
-        options.minimumFaceSize = 24
-        options.tracker.highScoreThreshold = 0.7
-        options.tracker.lowScoreThreshold = 0.3
-        analyzer = FrameAnalyzer(detector: detector, classifier: classifier, options: options)
+        analyzer = try LiveAnalysis.analyzer(models: models, classifier: classifier, frameRate: frameRate)
     }
 
     /// Decodes and analyses one JPEG; a frame that is not a JPEG, or too large, throws a message for the viewer.
@@ -89,16 +80,36 @@ final class LiveViewer: @unchecked Sendable {
         let frame = Frame(image: image, timestamp: Timestamp(seconds: time, timeBase: Rational(1, 1000)), index: frames)
         frames += 1
         let annotated = try analyzer.analyze(frame)
-        let faces = annotated.faces.map { face in
-            let classified = !face.smoothed.probabilities.isEmpty
-            return LiveFrameResult.Face(
-                id: face.trackID, box: [face.box.x, face.box.y, face.box.width, face.box.height],
-                emotion: classified ? face.emotion.name : nil, confidence: classified ? face.smoothed.confidence : nil,
-                probabilities: classified ? Dictionary(uniqueKeysWithValues: zip(Emotion.names, face.smoothed.probabilities)) : nil)
-        }
-        return LiveFrameResult(frame: frame.index, timeS: time, width: image.width, height: image.height, faces: faces,
+        return LiveFrameResult(frame: frame.index, timeS: time, width: image.width, height: image.height,
+                               faces: annotated.faces.map(LiveFrameResult.Face.init),
                                timing: .init(decodeMs: analysisStart.timeIntervalSince(decodeStart) * 1000,
                                              analysisMs: Date().timeIntervalSince(analysisStart) * 1000, waitMs: waited * 1000))
+    }
+}
+
+/// The analysis of live pictures (webcam frames, server cameras), as `--detector auto` runs on video: BlazeFace on
+/// every frame, MTCNN over the whole frame every 2 s and around the faces BlazeFace misses; faces of 24 px and up.
+enum LiveAnalysis {
+    static func analyzer(models: URL, classifier: EmotionClassifier, frameRate: Double) throws -> FrameAnalyzer {
+        let fast = try BlazeFaceDetector(modelsFolder: models, options: .init(model: .fullRange, scoreThreshold: 0.3,
+                                                                               minimumFaceSize: 24))
+        let accurate = try MTCNNDetector(modelsFolder: models, options: .init(minimumFaceSize: 24))
+        let detector = HybridFaceDetector(fast: fast, fastFraming: .blazeFace(.fullRange), accurate: accurate,
+                                          accurateFraming: .mtcnn, fullSearchInterval: max(1, Int(2 * frameRate)))
+        var options = AnalysisOptions()
+        options.minimumFaceSize = 24
+        options.tracker.highScoreThreshold = 0.7
+        options.tracker.lowScoreThreshold = 0.3
+        return FrameAnalyzer(detector: detector, classifier: classifier, options: options)
+    }
+}
+
+extension LiveFrameResult.Face {
+    init(_ face: FaceAnnotation) {
+        let classified = !face.smoothed.probabilities.isEmpty
+        self.init(id: face.trackID, box: [face.box.x, face.box.y, face.box.width, face.box.height],
+                  emotion: classified ? face.emotion.name : nil, confidence: classified ? face.smoothed.confidence : nil,
+                  probabilities: classified ? Dictionary(uniqueKeysWithValues: zip(Emotion.names, face.smoothed.probabilities)) : nil)
     }
 }
 

@@ -2,20 +2,39 @@ import CFFmpeg
 import Foundation
 import VisionCore
 
-/// Encodes one picture to a still-image file through FFmpeg's encoders: PNG (lossless, rgb24) or JPEG
-/// (full-range 4:2:0, quality 2 of 31). The format comes from the extension. The file is written whole or not
-/// at all.
+/// The still-image formats `encodeImage` writes.
+public enum StillImageFormat: Sendable {
+    /// Lossless, rgb24.
+    case png
+    /// Full-range 4:2:0, quality 2 of 31.
+    case jpeg
+}
+
+/// Encodes one picture to a still-image file through FFmpeg's encoders: PNG or JPEG, picked by the extension.
+/// The file is written whole or not at all.
 public func encodeImage(_ image: Image, to path: String) throws(MediaError) {
-    let fileExtension = (path as NSString).pathExtension.lowercased()
-    let codecID: AVCodecID
-    let encodedFormat: AVPixelFormat
-    switch fileExtension {
-    case "png": (codecID, encodedFormat) = (AV_CODEC_ID_PNG, AV_PIX_FMT_RGB24)
-    case "jpg", "jpeg": (codecID, encodedFormat) = (AV_CODEC_ID_MJPEG, AV_PIX_FMT_YUVJ420P)
+    let format: StillImageFormat
+    switch (path as NSString).pathExtension.lowercased() {
+    case "png": format = .png
+    case "jpg", "jpeg": format = .jpeg
     default: throw .unknownContainer(path: path)
     }
+    let bytes = try encodeImage(image, as: format)
+    do { try bytes.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw .cannotWrite(path: path, reason: error.localizedDescription)
+    }
+}
+
+/// Encodes one rgb24 picture in memory (a camera's latest frame for the web page, for example).
+public func encodeImage(_ image: Image, as format: StillImageFormat) throws(MediaError) -> Data {
+    let codecID: AVCodecID
+    let encodedFormat: AVPixelFormat
+    switch format {
+    case .png: (codecID, encodedFormat) = (AV_CODEC_ID_PNG, AV_PIX_FMT_RGB24)
+    case .jpeg: (codecID, encodedFormat) = (AV_CODEC_ID_MJPEG, AV_PIX_FMT_YUVJ420P)
+    }
     guard image.format == .rgb24 else { throw .invalidArgument("encodeImage takes rgb24 images") }
-    guard let codec = avcodec_find_encoder(codecID) else { throw .noEncoder(tried: [fileExtension == "png" ? "png" : "mjpeg"]) }
+    guard let codec = avcodec_find_encoder(codecID) else { throw .noEncoder(tried: [format == .png ? "png" : "mjpeg"]) }
     let context = try CodecHandle(codec: codec)
     let encoder = context.pointer
     encoder.pointee.width = Int32(image.width)
@@ -77,7 +96,5 @@ public func encodeImage(_ image: Image, to path: String) throws(MediaError) {
         av_packet_unref(packet.pointer)
     }
     guard !bytes.isEmpty else { throw .ffmpeg(operation: "avcodec_receive_packet", code: 0, message: "the encoder gave no picture") }
-    do { try bytes.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-        throw .cannotWrite(path: path, reason: error.localizedDescription)
-    }
+    return bytes
 }

@@ -25,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
             Examples:
               fer-annotate serve
               fer-annotate serve --host 0.0.0.0 --port 8080 --token "$(openssl rand -hex 16)" --data /srv/fer
+              fer-annotate serve --camera door=rtsp://192.168.1.20:554/stream1 --camera desk=/dev/video0
             """)
 
     @Option(help: "Address to listen on (a non-loopback address requires --token).")
@@ -48,6 +49,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Folder with the detector weights (default: the one Scripts/setup.sh fills).", valueName: "dir"))
     var detectorModels: String?
 
+    @Option(name: .customLong("camera"), help: ArgumentHelp(
+        "A camera the server watches and the page shows, as NAME=URL (repeatable): rtsp://..., /dev/video0, any "
+            + "input fer-annotate reads live; a file plays in a loop. Its timeline goes to DATA/cameras/NAME.csv.",
+        valueName: "name=url"))
+    var cameras: [String] = []
+
     static func bytes(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         let upper = text.uppercased()
@@ -61,6 +68,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
         guard Self.bytes(maxUpload) != nil else { throw ValidationError("--max-upload takes a size such as 500M or 2G") }
+        for camera in cameras where ServerConfiguration.camera(camera) == nil {
+            throw ValidationError("--camera takes NAME=URL with a name of letters, digits, '-' and '_', not '\(camera)'")
+        }
+        let names = cameras.compactMap { ServerConfiguration.camera($0)?.name }
+        guard Set(names).count == names.count else { throw ValidationError("--camera names must differ") }
     }
 
     func run() async throws {
@@ -75,6 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.token = token ?? ProcessInfo.processInfo.environment["FER_ANNOTATE_TOKEN"]
         configuration.maxJobs = jobs
         configuration.maxUploadBytes = Self.bytes(maxUpload)!
+        configuration.cameras = cameras.compactMap(ServerConfiguration.camera)
         let shownHost = host.contains(":") ? "[\(host)]" : host
         do {
             try await AnnotationServer.run(configuration) { port in

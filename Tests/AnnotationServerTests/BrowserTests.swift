@@ -2,15 +2,16 @@ import Foundation
 import XCTest
 
 /// The page in a real browser (Scripts/webapp_browser_check.py: headless Chromium with a fake camera playing
-/// single_face.mp4, driven by Selenium): the webcam view labels the face, and an upload reaches the player.
+/// single_face.mp4, driven by Selenium): the webcam view labels the face, an upload reaches the player, and a
+/// server camera (the same file, looped) is shown with its labelled face.
 /// Screenshots go to .build/test-artifacts/. Skips, saying why, only where Chromium cannot start.
 final class BrowserTests: XCTestCase {
     func testPageInARealBrowser() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("browser-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let server = try ServerProcess(data: folder.appendingPathComponent("data"))
         let video = ServerProcess.media.appendingPathComponent("single_face.mp4").path
+        let server = try ServerProcess(data: folder.appendingPathComponent("data"), arguments: ["--camera", "demo=\(video)"])
         guard FileManager.default.fileExists(atPath: video) else {
             XCTFail("missing \(video): run Scripts/setup.sh first")
             return
@@ -37,7 +38,7 @@ final class BrowserTests: XCTestCase {
             throw XCTSkip("browser check not run: \(log)")
         }
         XCTAssertEqual(check.terminationStatus, 0, log + server.log)
-        for name in ["webapp-webcam.png", "webapp-upload.png"] {
+        for name in ["webapp-webcam.png", "webapp-upload.png", "webapp-cameras.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent(name).path), name)
         }
     }

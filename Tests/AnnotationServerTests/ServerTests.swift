@@ -206,6 +206,45 @@ final class ServerTests: XCTestCase {
         XCTAssertGreaterThan(frames, 50, "the partial video plays")
     }
 
+    /// A server camera (a file, which plays in a loop): listed without its URL, its latest record shows the face,
+    /// its latest frame is a JPEG, its timeline CSV grows in the data folder with wall-clock times, and a stop
+    /// leaves the CSV with complete rows.
+    func testServerCameraShowsItsFaceAndWritesItsTimeline() async throws {
+        let data = folder.appendingPathComponent("data")
+        let video = ServerProcess.media.appendingPathComponent("single_face.mp4").path
+        let server = try ServerProcess(data: data, arguments: ["--camera", "desk=\(video)"])
+        let http = HTTP()
+        let listed = try await http.send("GET", server.base + "/api/cameras")
+        XCTAssertEqual((listed.json as? [[String: Any]])?.map { $0["name"] as? String }, ["desk"])
+        XCTAssertFalse(listed.text.contains(video), "the camera's URL stays on the server")
+        var face: [String: Any]?
+        let deadline = Date().addingTimeInterval(60)
+        var frameIndex = 0
+        // Readiness: a labelled face, and a dozen frames analysed (so the CSV has rows to check).
+        while face == nil || frameIndex < 12, Date() < deadline {
+            let record = try await http.send("GET", server.base + "/api/cameras/desk/latest.json").object["record"] as? [String: Any]
+            face = (record?["faces"] as? [[String: Any]])?.first { $0["emotion"] != nil } ?? face
+            frameIndex = record?["frame"] as? Int ?? 0
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let probabilities = try XCTUnwrap(face?["probabilities"] as? [String: Double], "a labelled face within 60 s")
+        XCTAssertEqual(probabilities.values.reduce(0, +), 1, accuracy: 1e-3)
+        let frame = try await http.send("GET", server.base + "/api/cameras/desk/frame.jpg")
+        XCTAssertEqual(frame.status, 200)
+        XCTAssertEqual(Array(frame.body.prefix(2)), [0xFF, 0xD8])
+        let missing = try await http.send("GET", server.base + "/api/cameras/nope/frame.jpg")
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertEqual(server.stop(), 0, server.log)
+        let csv = try String(contentsOf: data.appendingPathComponent("cameras/desk.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n")
+        let header = lines[0].split(separator: ",")
+        XCTAssertTrue(header.contains("wall_time"))
+        XCTAssertGreaterThan(lines.count, 10)
+        for line in lines.dropFirst() {
+            XCTAssertEqual(line.split(separator: ",", omittingEmptySubsequences: false).count, header.count, "complete row: \(line)")
+        }
+    }
+
     /// The webcam socket: frames of single_face.mp4 as JPEGs get one stable face ID and probabilities summing to
     /// 1; garbage gets an error and the socket keeps working.
     func testWebcamFramesGetOneStableFace() async throws {

@@ -15,6 +15,7 @@ for (const tab of document.querySelectorAll(".tab")) {
     for (const other of document.querySelectorAll(".tab")) other.classList.toggle("active", other === tab);
     for (const view of document.querySelectorAll(".view")) view.classList.toggle("hidden", view.id !== "view-" + tab.dataset.view);
     if (tab.dataset.view === "jobs") refreshJobs();
+    if (tab.dataset.view === "cameras") pollCameras();
   });
 }
 
@@ -115,7 +116,7 @@ function onLiveMessage(message) {
   drawLiveCharts(now);
   const mean = live.latencies.reduce((a, b) => a + b, 0) / live.latencies.length;
   $("live-status").textContent = `${message.faces.length} face(s) · ${mean.toFixed(0)} ms round trip · ` +
-    `analysis ${message.timing.analysis_ms.toFixed(0)} ms · ${live.skipped} frames skipped while busy`;
+    `analysis ${message.timing ? message.timing.analysis_ms.toFixed(0) : "?"} ms · ${live.skipped} frames skipped while busy`;
   $("record-download").disabled = live.records.length === 0;
 }
 
@@ -349,3 +350,68 @@ function drawTimeline(timeline, player) {
 }
 
 refreshJobs();
+
+// ---------------------------------------------------------------- server cameras
+
+const cameraHistory = new Map();   // camera name -> Map(face id -> points)
+let cameraTimer = null;
+
+async function listCameras() {
+  const response = await fetch("/api/cameras");
+  if (!response.ok) return [];
+  const cameras = await response.json();
+  $("tab-cameras").classList.toggle("hidden", cameras.length === 0);
+  return cameras;
+}
+
+async function pollCameras() {
+  clearTimeout(cameraTimer);
+  if ($("view-cameras").classList.contains("hidden")) return;
+  const container = $("cameras");
+  for (const camera of await listCameras()) {
+    let box = document.getElementById("camera-" + camera.name);
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "camera";
+      box.id = "camera-" + camera.name;
+      box.innerHTML = `<h2></h2><img alt=""><canvas width="480" height="90"></canvas><p class="hint"></p>`;
+      box.querySelector("h2").textContent = camera.name;
+      box.querySelector(".hint").innerHTML = `<a href="${camera.timeline}" download>timeline CSV</a>`;
+      container.appendChild(box);
+    }
+    const latest = await (await fetch(camera.latest)).json();
+    box.dataset.state = latest.state;
+    const record = latest.record;
+    if (latest.error) box.querySelector("h2").textContent = `${camera.name} (${latest.state}: ${latest.error})`;
+    if (!record) continue;
+    box.dataset.faces = JSON.stringify(record.faces);
+    const image = box.querySelector("img");
+    if (image.dataset.frame !== String(record.frame)) {
+      image.dataset.frame = record.frame;
+      image.src = `${camera.frame}?frame=${record.frame}`;
+    }
+    if (!cameraHistory.has(camera.name)) cameraHistory.set(camera.name, new Map());
+    const history = cameraHistory.get(camera.name);
+    for (const face of record.faces) {
+      if (!face.probabilities) continue;
+      if (!history.has(face.id)) history.set(face.id, []);
+      const points = history.get(face.id);
+      if (!points.length || points[points.length - 1].t !== record.time_s) {
+        points.push({ t: record.time_s, p: EMOTIONS.map((e) => face.probabilities[e]) });
+      }
+    }
+    const canvas = box.querySelector("canvas");
+    const context = canvas.getContext("2d");
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    const lanes = [...history.entries()].filter(([, points]) => {
+      while (points.length && record.time_s - points[0].t > HISTORY_SECONDS) points.shift();
+      return points.length > 0;
+    });
+    const laneHeight = lanes.length ? canvas.height / lanes.length : canvas.height;
+    lanes.forEach(([, points], lane) => drawStacked(context, 0, lane * laneHeight, canvas.width, laneHeight - 2, points,
+                                                    record.time_s - HISTORY_SECONDS, record.time_s));
+  }
+  cameraTimer = setTimeout(pollCameras, 200);
+}
+
+listCameras();
