@@ -35,21 +35,33 @@ public final class FrameRenderer {
             canvas.fill(x: labelX, y: labelY, width: textWidth + 2 * padding, height: labelHeight, color: color, opacity: 0.85)
             canvas.draw(label, x: labelX + padding, y: labelY + padding, pixelSize: fontSize, color: color.contrasting)
 
-            if showsBars && face.isClassified { drawBars(face, on: &canvas, box: box, fontSize: fontSize, padding: padding) }
+            if showsBars && face.isClassified {
+                drawBars(face, on: &canvas, box: box, labelY: labelY, fontSize: fontSize, padding: padding)
+            }
         }
         return canvas.image
     }
 
-    /// Seven short bars under the box, one per class, length = smoothed probability.
-    private func drawBars(_ face: FaceAnnotation, on canvas: inout Canvas, box: Box, fontSize: Int, padding: Int) {
+    /// Seven short bars beside the face, one per class, length = smoothed probability: under the box when there is
+    /// room, else to its right, to its left or above its label, and only as a last resort over the bottom of the box,
+    /// so the chart does not hide the face it describes.
+    private func drawBars(_ face: FaceAnnotation, on canvas: inout Canvas, box: Box, labelY: Int, fontSize: Int, padding: Int) {
         let barFont = max(10, fontSize * 2 / 3)
         let rowHeight = barFont + padding
         let nameWidth = Emotion.allCases.map { canvas.measure($0.name, pixelSize: barFont).width }.max() ?? 0
-        let barLength = max(40, Int(box.width) - nameWidth - 3 * padding)
-        var y = Int(box.maxY) + padding
-        if y + rowHeight * 7 > canvas.image.height { y = max(0, Int(box.y) + padding) }
-        let x = Int(box.x)
-        canvas.fill(x: x, y: y, width: nameWidth + barLength + 3 * padding, height: rowHeight * 7 + padding, color: .black, opacity: 0.55)
+        let barLength = max(40, min(Int(box.width), 200) - nameWidth - 3 * padding)
+        let panelWidth = nameWidth + barLength + 3 * padding, panelHeight = rowHeight * 7 + padding
+        let (width, height) = (canvas.image.width, canvas.image.height)
+        let candidates = [
+            (Int(box.x), Int(box.maxY) + padding),
+            (Int(box.maxX) + padding, Int(box.y)),
+            (Int(box.x) - panelWidth - padding, Int(box.y)),
+            (Int(box.x), labelY - panelHeight - padding),
+        ]
+        let fallback = (min(max(0, Int(box.x)), max(0, width - panelWidth)), max(0, min(Int(box.maxY), height) - panelHeight))
+        let (x, y) = candidates.first { x, y in x >= 0 && y >= 0 && x + panelWidth <= width && y + panelHeight <= height }
+            ?? fallback
+        canvas.fill(x: x, y: y, width: panelWidth, height: panelHeight, color: .black, opacity: 0.55)
         for emotion in Emotion.allCases {
             let rowY = y + padding + emotion.rawValue * rowHeight
             canvas.draw(emotion.name, x: x + padding, y: rowY, pixelSize: barFont, color: .white)

@@ -55,7 +55,7 @@ struct FerAnnotate: ParsableCommand {
     @Flag(help: "Also print every frame's record as JSON Lines on stdout.")
     var jsonl = false
 
-    @Flag(help: "Draw a small probability bar chart under each face.")
+    @Flag(help: "Draw a small probability bar chart beside each face (under it, or to a side where there is room).")
     var bars = false
 
     @OptionGroup(title: "Analysis")

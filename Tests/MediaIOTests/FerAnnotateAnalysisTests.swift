@@ -149,23 +149,24 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         }
     }
 
-    func testSIGINTHalfwayLeavesAPlayableVideoAndCompleteRows() throws {
+    /// A signal part way: the exit code says which, the video plays, and every encoded frame has its CSV row.
+    func stopHalfway(sigterm: Bool) throws {
         let input = try TestSupport.sample("WolfgangLanger_Pexels.mp4")
         let process = Process()
         process.executableURL = TestSupport.packageRoot.appendingPathComponent(".build/release/fer-annotate")
         process.arguments = [input, "-o", path("out.mp4"), "--preset", "slow"]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Stop once the analysis has written some rows.
+        // Readiness, not a fixed wait: stop once the analysis has written some rows.
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.2)
+            Thread.sleep(forTimeInterval: 0.05)
             let text = (try? String(contentsOfFile: path("out.csv"), encoding: .utf8)) ?? ""
             if text.split(separator: "\n").count > 40 { break }
         }
-        process.interrupt()
+        if sigterm { process.terminate() } else { process.interrupt() }
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 130)
+        XCTAssertEqual(process.terminationStatus, sigterm ? 143 : 130)
         let table = try rows(path("out.csv"))
         let total = try Probe(input).video?.frames ?? 0
         XCTAssertGreaterThan(table.count, 30)
@@ -173,6 +174,124 @@ final class FerAnnotateAnalysisTests: XCTestCase {
         let written = try Probe(path("out.mp4"))
         XCTAssertEqual(written.video?.codec, "h264", "the file plays")
         XCTAssertEqual(written.video?.frames, table.count, "every encoded frame has its CSV row")
+    }
+
+    func testSIGINTHalfwayLeavesAPlayableVideoAndCompleteRows() throws { try stopHalfway(sigterm: false) }
+
+    func testSIGTERMHalfwayLeavesAPlayableVideoAndCompleteRows() throws { try stopHalfway(sigterm: true) }
+
+    /// The JSON summary and the JSON Lines on stdout say what the CSV says: per track the first and last time,
+    /// frames seen, mean probabilities, time shares and segments; run metadata; one record per frame.
+    func testJSONSummaryAndJSONLinesAgreeWithTheCSV() throws {
+        let input = try TestSupport.sample("single_face.mp4")
+        let result = try annotate([input, "--no-video", "--csv", path("t.csv"), "--json", path("s.json"), "--jsonl", "-q"])
+        let table = try rows(path("t.csv"))
+        let faceRows = table.filter { !$0["face_id"]!.isEmpty }
+        let records = result.output.split(separator: "\n").map {
+            try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(records.count, table.count, "one JSON line per frame")
+        XCTAssertEqual(records.map { $0["frame"] as! Int }, table.map { Int($0["frame"]!)! })
+        for (record, row) in zip(records, table) {
+            XCTAssertEqual(record["time_s"] as! Double, Double(row["time_s"]!)!, accuracy: 1e-6)
+            let faces = record["faces"] as! [[String: Any]]
+            XCTAssertEqual(faces.count, row["face_id"]!.isEmpty ? 0 : 1)
+            if let face = faces.first {
+                XCTAssertEqual(face["emotion"] as? String, row["emotion"])
+                let probabilities = face["probabilities"] as! [String: Double]
+                for emotion in emotions { XCTAssertEqual(probabilities[emotion]!, Double(row[emotion]!)!, accuracy: 1e-5) }
+            }
+        }
+
+        let summary = try jsonSummary("s.json")
+        XCTAssertEqual(summary["frames"] as? Int, table.count)
+        XCTAssertEqual(summary["completed"] as? Bool, true)
+        XCTAssertEqual(summary["model"] as? String, "fer-vgg.safetensors")
+        XCTAssertNotNil(summary["peak_memory_mb"] as? Double)
+        XCTAssertGreaterThan(summary["fps"] as? Double ?? 0, 0)
+        let track = try XCTUnwrap((summary["tracks"] as? [[String: Any]])?.first)
+        let times = faceRows.map { Double($0["time_s"]!)! }
+        XCTAssertEqual(track["first_time"] as! Double, times.first!, accuracy: 1e-6)
+        XCTAssertEqual(track["last_time"] as! Double, times.last!, accuracy: 1e-6)
+        XCTAssertEqual(track["frames_seen"] as? Int, faceRows.count)
+        // The mean of each frame's own (unsmoothed) probabilities: the raw_* columns.
+        let mean = track["mean_probabilities"] as! [String: Double]
+        for emotion in emotions {
+            let fromCSV = faceRows.map { Double($0["raw_" + emotion]!)! }.reduce(0, +) / Double(faceRows.count)
+            XCTAssertEqual(mean[emotion]!, fromCSV, accuracy: 1e-4, emotion)
+        }
+        let share = track["time_share"] as! [String: Double]
+        XCTAssertEqual(share.values.reduce(0, +), 1, accuracy: 1e-6)
+        XCTAssertEqual(track["dominant_emotion"] as? String, share.max { $0.value < $1.value }?.key)
+        // Segments are the runs of the shown emotion, back to back from the first to the last time.
+        let segments = track["segments"] as! [[String: Any]]
+        XCTAssertEqual(segments.first?["start"] as! Double, times.first!, accuracy: 1e-6)
+        XCTAssertEqual(segments.last?["end"] as! Double, times.last!, accuracy: 1e-6)
+        for (previous, next) in zip(segments, segments.dropFirst()) {
+            XCTAssertEqual(previous["end"] as! Double, next["start"] as! Double, accuracy: 1e-9)
+            XCTAssertNotEqual(previous["emotion"] as? String, next["emotion"] as? String)
+        }
+        var runs: [String] = []
+        for row in faceRows where runs.last != row["emotion"] { runs.append(row["emotion"]!) }
+        XCTAssertEqual(segments.map { $0["emotion"] as! String }, runs)
+    }
+
+    /// Damaged packets in the middle of a file (two 3 KB runs of 0xFF in the media data) are skipped with a
+    /// warning: the run succeeds, and every other frame has its row.
+    func testDamagedPacketsMidFileAreSkippedWithAWarning() throws {
+        let input = try TestSupport.sample("WolfgangLanger_Pexels.mp4")
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: input))
+        for offset in [bytes.count / 2, bytes.count / 2 + 50_000] {
+            bytes.replaceSubrange(offset..<(offset + 3000), with: [UInt8](repeating: 0xFF, count: 3000))
+        }
+        try bytes.write(to: URL(fileURLWithPath: path("damaged.mp4")))
+        let result = try annotate([path("damaged.mp4"), "--no-video", "--csv", path("d.csv")])
+        XCTAssertTrue(result.standardError.contains("corrupt packet"), result.standardError)
+        XCTAssertFalse(result.standardError.contains("error:"), result.standardError)
+        let table = try rows(path("d.csv"))
+        let total = try Probe(input).video?.frames ?? 0
+        XCTAssertGreaterThanOrEqual(table.count, total - 10, "only the damaged frames are missing")
+        XCTAssertLessThanOrEqual(table.count, total)
+    }
+
+    /// --bars draws each face's seven probabilities beside its box, not over the face: the frames differ from the
+    /// plain output next to the face, not inside its box, and nowhere far from it.
+    func testBarsAreDrawnBesideTheFace() throws {
+        let input = try TestSupport.sample("single_face.mp4")
+        _ = try annotate([input, "-o", path("plain.mp4"), "--preset", "ultrafast", "--crf", "0"])
+        _ = try annotate([input, "-o", path("bars.mp4"), "--bars", "--preset", "ultrafast", "--crf", "0"])
+        let table = try rows(path("plain.csv"))
+        let frameIndex = 40
+        let row = try XCTUnwrap(table.first { Int($0["frame"]!) == frameIndex && !$0["face_id"]!.isEmpty })
+        let (x, y, w, h) = (Double(row["x"]!)!, Double(row["y"]!)!, Double(row["w"]!)!, Double(row["h"]!)!)
+        func frame(_ name: String) throws -> [UInt8] {
+            let result = try TestSupport.run("ffmpeg", ["-nostdin", "-loglevel", "error", "-i", path(name), "-vf",
+                                                        "select=eq(n\\,\(frameIndex))", "-frames:v", "1", "-f", "rawvideo",
+                                                        "-pix_fmt", "gray", "-"])
+            XCTAssertEqual(result.status, 0, result.standardError)
+            return Array(result.standardOutput)
+        }
+        let plain = try frame("plain.mp4"), bars = try frame("bars.mp4")
+        let width = 640
+        XCTAssertEqual(plain.count, width * 360)
+        func difference(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double) -> Double {
+            var total = 0, count = 0
+            for py in max(0, Int(y0))..<min(360, Int(y1)) {
+                for px in max(0, Int(x0))..<min(width, Int(x1)) {
+                    total += abs(Int(plain[py * width + px]) - Int(bars[py * width + px]))
+                    count += 1
+                }
+            }
+            return count == 0 ? 0 : Double(total) / Double(count)
+        }
+        // Inside the box, away from its edges and the label over its top: the face itself, untouched.
+        let face = difference(x + w * 0.1, y + h * 0.15, x + w * 0.9, y + h * 0.9)
+        let beside = [difference(x, y + h, x + w, y + 2 * h), difference(x + w, y, x + 2 * w, y + h),
+                      difference(x - w, y, x, y + h), difference(x, y - h, x + w, y)].max()!
+        let farCorner = difference(0, 300, 60, 360)
+        XCTAssertLessThan(face, 1, "the bars do not cover the face")
+        XCTAssertGreaterThan(beside, 5, "the bars are drawn beside the face")
+        XCTAssertLessThan(farCorner, 1, "and nothing far from it")
     }
 
     func testMemoryStaysFlatOnTenTimesTheClip() throws {
