@@ -96,6 +96,9 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
     private let shouldStop: @Sendable () -> Bool
     private let describe: (Error) -> String
     private let wait: (Double) -> Bool
+    /// Wall-clock time: gaps, pacing and the first open's timeout are measured with it (tests pass a virtual one,
+    /// advanced by their `wait`).
+    private let now: () -> Date
     private let lock = NSLock()
     private var recordedGaps: [StreamGap] = []
     private var ended = false
@@ -117,11 +120,13 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
     ///   - shouldStop: polled while waiting to reconnect; true ends the source (nextFrame returns nil).
     ///   - describe: the short reason for an open or read error, for gap records and messages.
     ///   - wait: sleeps the given seconds unless stopped; returns false when stopped (tests replace it).
+    ///   - clock: the wall clock (tests replace it with a virtual one that their `wait` advances).
     ///   - open: opens a new session of the source.
     public init(name: String, policy: ReconnectPolicy, stopAfter: Double? = nil, pacesFrames: Bool = false,
                 shouldStop: @escaping @Sendable () -> Bool = { false },
                 describe: @escaping (Error) -> String = { "\($0)" },
                 wait: ((Double) -> Bool)? = nil,
+                clock: @escaping () -> Date = { Date() },
                 open: @escaping () throws -> Source) throws {
         self.name = name
         self.policy = policy
@@ -130,10 +135,11 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
         self.open = open
         self.shouldStop = shouldStop
         self.describe = describe
+        now = clock
         let waiter = wait ?? { seconds in ReconnectingSource.sleep(seconds, unless: shouldStop) }
         self.wait = waiter
 
-        let start = Date()
+        let start = clock()
         var delay = min(policy.initialDelay, 1)
         var attempts = 0
         var opened: Source?
@@ -142,10 +148,10 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
             do {
                 opened = try open()
             } catch {
-                let remaining = policy.openTimeout - Date().timeIntervalSince(start)
+                let remaining = policy.openTimeout - clock().timeIntervalSince(start)
                 if policy.openTimeout <= 0 { throw error }
                 guard remaining > 0, !shouldStop(), waiter(min(delay, remaining)) else {
-                    let waited = shouldStop() ? (Date().timeIntervalSince(start) * 10).rounded() / 10 : policy.openTimeout
+                    let waited = shouldStop() ? (clock().timeIntervalSince(start) * 10).rounded() / 10 : policy.openTimeout
                     throw LiveSourceError.neverOpened(name: name, seconds: waited, attempts: attempts,
                                                       lastError: describe(error))
                 }
@@ -203,7 +209,7 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
         let before = last
         let lastTime = before.map { seconds($0.ticks) } ?? 0
         lock.withLock {
-            recordedGaps.append(StreamGap(reason: reason, lastFrameWallTime: before?.arrival ?? Date(),
+            recordedGaps.append(StreamGap(reason: reason, lastFrameWallTime: before?.arrival ?? now(),
                                           lastFrameTime: lastTime, attempts: 0))
         }
         var delay = policy.initialDelay
@@ -232,7 +238,7 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
         let source = frame.timestamp.timeBase
         let output = timeBase ?? source
         timeBase = output
-        if started == nil { started = Date() }
+        if started == nil { started = now() }
 
         var ticks: Int64
         if let session, session.timeBase == source {
@@ -251,7 +257,7 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
             let early = due.timeIntervalSinceNow
             if early > 0 { _ = wait(early) }
         }
-        let arrival = Date()
+        let arrival = now()
         var placed = frame
         placed.timestamp = Timestamp(ticks: ticks, timeBase: output)
         placed.duration = frame.duration > 0 ? max(1, rescale(frame.duration, from: source, to: output)) : 0
@@ -278,7 +284,7 @@ public final class ReconnectingSource<Source: FrameSource>: RestartingFrameSourc
     private func startOfSession(output: Rational) -> Int64 {
         guard let last else { return 0 }
         let frameTicks = last.duration > 0 ? last.duration : 1
-        let wallTicks = Int64((Date().timeIntervalSince(last.arrival) * Double(output.denominator)
+        let wallTicks = Int64((now().timeIntervalSince(last.arrival) * Double(output.denominator)
             / Double(output.numerator)).rounded())
         return last.ticks + max(frameTicks, wallTicks, 1)
     }

@@ -15,7 +15,8 @@ final class LiveOutputTests: XCTestCase {
     /// WolfgangLanger_Pexels.mp4 read as live to `url`; returns the frames fer-annotate analysed and the receiver's result.
     func push(to url: String, receiver: [String]) throws -> (analysed: Int, received: LiveTestSupport.Result) {
         let listener = try LiveTestSupport.RunningProcess(["ffmpeg", "-nostdin", "-v", "error"] + receiver)
-        Thread.sleep(forTimeInterval: 1)  // until it listens
+        let port = Int(url.split(separator: ":")[2].prefix { $0.isNumber })!
+        XCTAssertTrue(LiveTestSupport.waitUntilListening(port: port, udp: url.hasPrefix("udp:")), "the receiver listens")
         let run = try LiveTestSupport.RunningProcess([try LiveTestSupport.binary(),
             try LiveTestSupport.sample("WolfgangLanger_Pexels.mp4"), "--live", "--duration", "4", "-o", url,
             "--json", path("summary.json"), "-q", "--preset", "ultrafast"])

@@ -149,6 +149,39 @@ enum LiveTestSupport {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on (bound, read, released).
+    /// Waits (up to `timeout` s) until something on this machine listens on `port` (TCP) or has it bound (UDP),
+    /// read from /proc/net, so the check does not take the listener's one connection. False on timeout.
+    @discardableResult
+    static func waitUntilListening(port: Int, udp: Bool = false, timeout: Double = 20) -> Bool {
+        let hexPort = String(format: ":%04X", port)
+        let tables = udp ? ["/proc/net/udp", "/proc/net/udp6"] : ["/proc/net/tcp", "/proc/net/tcp6"]
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            for table in tables {
+                let rows = ((try? String(contentsOfFile: table, encoding: .utf8)) ?? "").split(separator: "\n").dropFirst()
+                for row in rows {
+                    let fields = row.split(separator: " ")
+                    // local_address is field 1; TCP state 0A is LISTEN (UDP sockets have no listen state).
+                    if fields.count > 3, fields[1].hasSuffix(hexPort), udp || fields[3] == "0A" { return true }
+                }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// Waits (up to `timeout` s) until the text file at `path` has at least `lines` lines. False on timeout.
+    @discardableResult
+    static func waitForLines(_ path: String, atLeast lines: Int, timeout: Double = 30) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if text.split(separator: "\n").count >= lines { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
     static func unusedPort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -28,8 +28,8 @@ final class RTSPStreamTests: XCTestCase {
 
         let run = try annotate([server.url, "-o", video, "--csv", csv, "--json", json, "--duration", "12",
                                 "--timeout", "5", "--stats", "--preset", "ultrafast"])
-        // Half way: the file written so far already plays (fragmented MP4: no trailer needed).
-        Thread.sleep(forTimeInterval: 8)
+        // Part way (100 frames, about 4 s in): the file written so far already plays (fragmented MP4: no trailer).
+        XCTAssertTrue(LiveTestSupport.waitForLines(csv, atLeast: 100), "rows arrive")
         let partial = folder.appendingPathComponent("partial.mp4").path
         try FileManager.default.copyItem(atPath: video, toPath: partial)
         let whilePlaying = try LiveTestSupport.probe(partial)
@@ -91,7 +91,8 @@ final class RTSPStreamTests: XCTestCase {
         let run = try annotate([server.url, "-o", video, "--csv", csv, "--json", json, "--duration", "14",
                                 "--timeout", "5", "--reconnect-delay", "0.5", "--reconnect-attempts", "10",
                                 "--preset", "ultrafast"])
-        Thread.sleep(forTimeInterval: 5)
+        // Readiness (frames analysed), then the scenario: the server is down for 2 s.
+        XCTAssertTrue(LiveTestSupport.waitForLines(csv, atLeast: 60), "rows arrive before the outage")
         server.kill()
         Thread.sleep(forTimeInterval: 2)
         server = try LiveTestSupport.RTSPServer(sample: sample, port: server.port)
@@ -141,7 +142,8 @@ final class RTSPStreamTests: XCTestCase {
         let video = folder.appendingPathComponent("live.mp4").path
         let json = folder.appendingPathComponent("live.json").path
         let run = try annotate([server.url, "-o", video, "--json", json, "--preset", "ultrafast"])
-        Thread.sleep(forTimeInterval: 5)
+        XCTAssertTrue(LiveTestSupport.waitForLines(folder.appendingPathComponent("live.csv").path, atLeast: 40),
+                      "rows arrive before the stop")
         run.signal(SIGINT)
         let result = run.wait(timeout: 30)
         XCTAssertEqual(result.status, 130, result.standardError)

@@ -124,30 +124,50 @@ final class ReconnectingSourceTests: XCTestCase {
         XCTAssertEqual(source.restartCount(throughFrame: 14), 1)
     }
 
+    /// Virtual wall-clock time: `wait` advances it instead of sleeping, so backoff and gaps are exact and no test
+    /// depends on how busy the machine is.
+    final class VirtualClock: @unchecked Sendable {
+        var now = Date(timeIntervalSince1970: 1_000_000)
+        var waits: [Double] = []
+        func wait(_ seconds: Double) -> Bool {
+            waits.append(seconds)
+            now += seconds
+            return true
+        }
+    }
+
     func testWallClockGapMovesTheTimelineOn() throws {
         let opener = Opener([FakeSession(startTicks: 0, count: 3), FakeSession(startTicks: 0, count: 3, failsAtEnd: false)])
         let policy = ReconnectPolicy(reconnects: true, attempts: 1, initialDelay: 0.3, openTimeout: 0)
-        let source = try ReconnectingSource(name: "rtsp://test", policy: policy) { try opener.open() }
+        let clock = VirtualClock()
+        let source = try ReconnectingSource(name: "rtsp://test", policy: policy, wait: clock.wait, clock: { clock.now }) {
+            try opener.open()
+        }
         var frames: [Frame] = []
         while let frame = try? source.nextFrame() { frames.append(frame) }
         XCTAssertEqual(frames.count, 6)
-        // The 0.3 s wait without frames shows on the timeline (within scheduling slack).
-        XCTAssertEqual(frames[3].seconds - frames[2].seconds, 0.3, accuracy: 0.15)
-        XCTAssertEqual(source.gaps.first?.seconds ?? 0, 0.3, accuracy: 0.15)
+        XCTAssertEqual(clock.waits.first, 0.3)
+        // The 0.3 s wait without frames shows on the timeline: the gap is the wait (the frames themselves arrive
+        // at the same virtual instant), to the tick (1/30000 s time base here: 1e-4).
+        XCTAssertEqual(frames[3].seconds - frames[2].seconds, 0.3, accuracy: 1e-4)
+        XCTAssertEqual(source.gaps.first?.seconds ?? 0, 0.3, accuracy: 1e-6, "Date's resolution at this epoch: 1e-7")
     }
 
     func testFirstOpenRetriesUntilItsTimeout() {
         let opener = Opener([])
-        let started = Date()
+        let clock = VirtualClock()
+        let started = clock.now
         let policy = ReconnectPolicy(reconnects: true, initialDelay: 0.1, openTimeout: 0.5)
-        XCTAssertThrowsError(try ReconnectingSource(name: "rtsp://127.0.0.1:9/none", policy: policy) { try opener.open() }) {
-            error in
+        XCTAssertThrowsError(try ReconnectingSource(name: "rtsp://127.0.0.1:9/none", policy: policy, wait: clock.wait,
+                                                    clock: { clock.now }) { try opener.open() }) { error in
             XCTAssertTrue("\(error)".hasPrefix("cannot open rtsp://127.0.0.1:9/none: no stream within"), "\(error)")
             XCTAssertTrue("\(error)".contains("Connection refused"), "\(error)")
         }
-        let elapsed = Date().timeIntervalSince(started)
-        XCTAssertEqual(elapsed, 0.5, accuracy: 0.3, "gives up at the timeout, not before or long after")
-        XCTAssertGreaterThanOrEqual(opener.opened, 3, "tried again meanwhile (0.1, 0.2, ... s apart)")
+        // Waits of 0.1 and 0.2 s, then what is left of the 0.5 s (0.2 s): it gives up exactly at the timeout.
+        XCTAssertEqual(clock.waits.count, 3)
+        XCTAssertEqual(clock.waits.reduce(0, +), 0.5, accuracy: 1e-6)
+        XCTAssertEqual(clock.now.timeIntervalSince(started), 0.5, accuracy: 1e-6, "Date's resolution at this epoch: 1e-7")
+        XCTAssertEqual(opener.opened, 4, "tried at 0, 0.1, 0.3 and 0.5 s")
     }
 
     func testStopsAtDurationAndOnStopRequest() throws {

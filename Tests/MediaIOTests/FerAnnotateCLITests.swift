@@ -193,12 +193,13 @@ final class FerAnnotateCLITests: XCTestCase {
         let errors = Pipe()
         annotate.standardError = errors
         try annotate.run()
-        // Wait for the output to exist (the input was probed), then let some frames through.
-        let deadline = Date().addingTimeInterval(20)
-        while !FileManager.default.fileExists(atPath: output) && Date() < deadline && annotate.isRunning {
+        // Readiness: some frames through (the CSV beside the output has rows), not a fixed wait.
+        let csv = folder.appendingPathComponent("out.csv").path
+        let deadline = Date().addingTimeInterval(30)
+        while ((try? String(contentsOfFile: csv, encoding: .utf8)) ?? "").split(separator: "\n").count < 10,
+              Date() < deadline, annotate.isRunning {
             Thread.sleep(forTimeInterval: 0.05)
         }
-        Thread.sleep(forTimeInterval: 1.5)
         annotate.interrupt()
         annotate.waitUntilExit()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
