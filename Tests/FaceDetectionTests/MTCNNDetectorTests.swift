@@ -150,45 +150,4 @@ final class MTCNNDetectorTests: XCTestCase {
             XCTAssertLessThanOrEqual(strips.regression.maxAbsoluteDifference(whole.regression), 1e-5, "\(rows) rows")
         }
     }
-
-    /// Prints MTCNN's time per frame on one core for 360p, 720p and 1080p versions of multi_face.jpg (five faces),
-    /// with the default 20 px and a 40 px minimum face: wall time and the thread's CPU time (the machine may be
-    /// shared). Skipped unless FER_TIMING is set (as BlazeFaceTimingTests), and never asserts a time:
-    ///
-    ///     FER_TIMING=1 swift test -c release --skip-build --filter MTCNNDetectorTests/testLatencyOnOneCore
-    func testLatencyOnOneCore() throws {
-        guard ProcessInfo.processInfo.environment["FER_TIMING"] != nil else {
-            throw XCTSkip("set FER_TIMING=1 to print MTCNN timings")
-        }
-        let detectors = [(20, try MTCNNTestSupport.detector()), (40, try MTCNNTestSupport.detector(.init(minimumFaceSize: 40)))]
-        let photo = try FaceDetectionTestSupport.image("multi_face.jpg")
-        let workers = Parallelism.workers
-        Parallelism.workers = 1
-        defer { Parallelism.workers = workers }
-        func cpuMilliseconds() -> Double {
-            var time = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-            return Double(time.tv_sec) * 1e3 + Double(time.tv_nsec) / 1e6
-        }
-        for (width, height) in [(640, 360), (1280, 720), (1920, 1080)] {
-            var frame = Image(width: width, height: height, format: .rgb24)
-            MTCNNTestSupport.paste(photo, region: Box(x: 0, y: 0, width: Float(photo.width), height: Float(photo.height)),
-                  into: &frame, x: 0, y: 0, width: width, height: height)
-            for (minimumFaceSize, detector) in detectors {
-                var faces = detector.detect(in: frame)
-                var wall: [Double] = [], cpu: [Double] = []
-                for _ in 0..<5 {
-                    let start = DispatchTime.now().uptimeNanoseconds, cpuStart = cpuMilliseconds()
-                    faces = detector.detect(in: frame)
-                    cpu.append(cpuMilliseconds() - cpuStart)
-                    wall.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                }
-                wall.sort()
-                cpu.sort()
-                print(String(format: "MTCNN %dx%d, minimum face %d px, one core: wall median %.1f ms (best %.1f), "
-                             + "CPU median %.1f ms (best %.1f), %d faces",
-                             width, height, minimumFaceSize, wall[2], wall[0], cpu[2], cpu[0], faces.count))
-            }
-        }
-    }
 }
