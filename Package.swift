@@ -103,6 +103,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimised),
 
+        // Fuzz harnesses of the file readers (Scripts/fuzz.sh builds them with libFuzzer; built normally, a replayer).
+        .executableTarget(name: "fer-fuzz", dependencies: ["EmotionModel", "NeuralEngine", "FaceDetection"]),
+
         // Test support: counts malloc calls (steady-state inference must make none).
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "NeuralEngineTests", dependencies: ["NeuralEngine", "CMallocCounter"]),
