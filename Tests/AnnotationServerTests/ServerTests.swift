@@ -35,8 +35,8 @@ final class ServerTests: XCTestCase {
         let data = folder.appendingPathComponent("data")
         var server = try ServerProcess(data: data)
         let http = HTTP()
-        let answer1 = try await http.send("GET", server.base + "/api/health").status
-        XCTAssertEqual(answer1, 200)
+        let healthStatus = try await http.send("GET", server.base + "/api/health").status
+        XCTAssertEqual(healthStatus, 200)
         let created = try await http.send("POST", server.base + "/api/jobs?name=Wolfgang%20Langer.mp4&detect_every=1",
                                           body: try sample("WolfgangLanger_Pexels.mp4"))
         XCTAssertEqual(created.status, 201, created.text)
@@ -84,11 +84,35 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(listed?.map { $0["id"] as? String }, [id])
         XCTAssertEqual(listed?.first?["state"] as? String, "done")
         // Deleting removes the job and its files.
-        let answer2 = try await http.send("DELETE", server.base + "/api/jobs/\(id)").status
-        XCTAssertEqual(answer2, 204)
-        let answer3 = try await http.send("GET", server.base + "/api/jobs/\(id)").status
-        XCTAssertEqual(answer3, 404)
+        let deleteStatus = try await http.send("DELETE", server.base + "/api/jobs/\(id)").status
+        XCTAssertEqual(deleteStatus, 204)
+        let deletedStatus = try await http.send("GET", server.base + "/api/jobs/\(id)").status
+        XCTAssertEqual(deletedStatus, 404)
         XCTAssertEqual(jobFolders(data), [])
+    }
+
+    /// --jobs 1: a second upload waits `queued` while the first runs, then runs after it; both finish.
+    func testJobsBeyondTheLimitWaitTheirTurn() async throws {
+        let server = try ServerProcess(data: folder.appendingPathComponent("data"), arguments: ["--jobs", "1"])
+        let http = HTTP()
+        let video = try sample("WolfgangLanger_Pexels.mp4")
+        let firstReply = try await http.send("POST", server.base + "/api/jobs?name=a.mp4", body: video)
+        let secondReply = try await http.send("POST", server.base + "/api/jobs?name=b.mp4", body: video)
+        let first = try XCTUnwrap(firstReply.object["id"] as? String), second = try XCTUnwrap(secondReply.object["id"] as? String)
+        var sawOrder = false
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let states = try await [first, second].asyncMap { try await http.send("GET", server.base + "/api/jobs/\($0)").object["state"] as? String }
+            XCTAssertFalse(states == ["running", "running"], "two jobs ran at once")
+            if states == ["running", "queued"] { sawOrder = true }
+            if states[1] == "running" || states[1] == "done" { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        XCTAssertTrue(sawOrder, "the second upload waited while the first ran")
+        let finished = try await http.waitForJob(server.base + "/api/jobs/\(second)")
+        XCTAssertEqual(finished["state"] as? String, "done")
+        let firstState = try await http.send("GET", server.base + "/api/jobs/\(first)").object["state"] as? String
+        XCTAssertEqual(firstState, "done")
     }
 
     /// A photo comes back as an annotated JPEG with a row per face.
@@ -107,8 +131,8 @@ final class ServerTests: XCTestCase {
         let image = try await http.send("GET", server.base + "/api/jobs/\(id)/image.jpg")
         XCTAssertEqual(image.status, 200)
         XCTAssertEqual(Array(image.body.prefix(2)), [0xFF, 0xD8], "a JPEG")
-        let answer4 = try await http.send("GET", server.base + "/api/jobs/\(id)/video.mp4").status
-        XCTAssertEqual(answer4, 404, "a photo has no video")
+        let photoVideoStatus = try await http.send("GET", server.base + "/api/jobs/\(id)/video.mp4").status
+        XCTAssertEqual(photoVideoStatus, 404, "a photo has no video")
     }
 
     /// Refusals leave nothing behind: not media (415), too large (413, checked while streaming), bad options
@@ -126,10 +150,10 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(badOption.status, 400, badOption.text)
         let noName = try await http.send("POST", server.base + "/api/jobs", body: try sample("single_face.jpg"))
         XCTAssertEqual(noName.status, 400)
-        let answer5 = try await http.send("GET", server.base + "/api/jobs/..%2F..%2Fetc").status
-        XCTAssertEqual(answer5, 404)
-        let answer6 = try await http.send("GET", server.base + "/api/jobs/\(UUID().uuidString.lowercased())/timeline.csv").status
-        XCTAssertEqual(answer6, 404)
+        let traversalStatus = try await http.send("GET", server.base + "/api/jobs/..%2F..%2Fetc").status
+        XCTAssertEqual(traversalStatus, 404)
+        let unknownJobStatus = try await http.send("GET", server.base + "/api/jobs/\(UUID().uuidString.lowercased())/timeline.csv").status
+        XCTAssertEqual(unknownJobStatus, 404)
         XCTAssertEqual(jobFolders(data), [], "nothing left in the data folder")
         let remaining = try await http.send("GET", server.base + "/api/jobs").json as? [Any]
         XCTAssertEqual(remaining?.count, 0)
@@ -140,18 +164,18 @@ final class ServerTests: XCTestCase {
     func testTokenGuardsEveryRequest() async throws {
         let server = try ServerProcess(data: folder.appendingPathComponent("data"), arguments: ["--token", "s3cret"])
         let http = HTTP()
-        let answer8 = try await http.send("GET", server.base + "/api/health").status
-        XCTAssertEqual(answer8, 401)
-        let answer9 = try await http.send("GET", server.base + "/api/jobs", headers: ["Authorization": "Bearer wrong"]).status
-        XCTAssertEqual(answer9, 401)
-        let answer10 = try await http.send("GET", server.base + "/api/jobs", headers: ["Authorization": "Bearer s3cret"]).status
-        XCTAssertEqual(answer10, 200)
-        let answer11 = try await http.send("GET", server.base + "/", headers: ["Cookie": "fer_token=s3cret"]).status
-        XCTAssertEqual(answer11, 200)
-        let answer12 = try await http.send("GET", server.base + "/").status
-        XCTAssertEqual(answer12, 401)
-        let answer13 = try await http.send("POST", server.base + "/api/jobs?name=a.jpg", body: try sample("single_face.jpg")).status
-        XCTAssertEqual(answer13, 401)
+        let noTokenStatus = try await http.send("GET", server.base + "/api/health").status
+        XCTAssertEqual(noTokenStatus, 401)
+        let wrongTokenStatus = try await http.send("GET", server.base + "/api/jobs", headers: ["Authorization": "Bearer wrong"]).status
+        XCTAssertEqual(wrongTokenStatus, 401)
+        let rightTokenStatus = try await http.send("GET", server.base + "/api/jobs", headers: ["Authorization": "Bearer s3cret"]).status
+        XCTAssertEqual(rightTokenStatus, 200)
+        let cookiePageStatus = try await http.send("GET", server.base + "/", headers: ["Cookie": "fer_token=s3cret"]).status
+        XCTAssertEqual(cookiePageStatus, 200)
+        let noCookiePageStatus = try await http.send("GET", server.base + "/").status
+        XCTAssertEqual(noCookiePageStatus, 401)
+        let noTokenUploadStatus = try await http.send("POST", server.base + "/api/jobs?name=a.jpg", body: try sample("single_face.jpg")).status
+        XCTAssertEqual(noTokenUploadStatus, 401)
         XCTAssertThrowsError(try WebSocketConnection(port: server.port, path: "/api/live"), "a WebSocket without the token")
         _ = try WebSocketConnection(port: server.port, path: "/api/live", headers: ["Cookie": "fer_token=s3cret"])
 
@@ -279,5 +303,13 @@ final class ServerTests: XCTestCase {
         }
         XCTAssertEqual(answered, 24)
         XCTAssertEqual(ids, [1], "one face, one ID throughout")
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }
