@@ -51,7 +51,7 @@ for weighting in ["none", "sqrt", "balanced"]:
         "recall": {row["name"]: row["recall"] for row in metrics["per_class"]},
         "f1": {row["name"]: row["f1"] for row in metrics["per_class"]},
     })
-summary = {"arch": "mini", "epochs": epochs, "split": "val (PublicTest)", "runs": runs,
+summary = {"arch": "mini", "epochs": epochs, "split": "val (PublicTest)", "data": "restored", "runs": runs,
            "chosen_by": "macro_f1"}
 summary["best"] = max(runs, key=lambda run: run["macro_f1"])["weighting"]
 with open("Sources/EmotionModel/Resources/class-weighting.json", "w") as handle:

@@ -230,8 +230,10 @@ def main():
     weighting_path = os.path.join(card_folder, "class-weighting.json")
     if os.path.exists(weighting_path):
         comparison = json.load(open(weighting_path))
-        add(f"Weightings compared on PublicTest (`Scripts/compare_class_weighting.sh`): the same recipe on the small "
-            f"`{comparison['arch']}` network for {comparison['epochs']} epochs with each weighting "
+        blurred_copy = comparison.get("data", "blurred") == "blurred"
+        add(f"Weightings compared on PublicTest (`Scripts/compare_class_weighting.sh`"
+            + (", run on the earlier, blurred copy of Training, not yet repeated on the restored one" if blurred_copy else "")
+            + f"): the same recipe on the small `{comparison['arch']}` network for {comparison['epochs']} epochs with each weighting "
             f"(best macro F1: `{comparison['best']}`; per-class columns are recall):\n")
         add("| `--class-weighting` | accuracy | macro F1 | " + " | ".join(CLASSES) + " |\n|---|---|---|"
             + "---|" * len(CLASSES))
