@@ -71,6 +71,7 @@ public final class HybridFaceDetector: StagedFaceDetector {
         if calls % fullSearchInterval == 0 {
             fullSearches += 1
             found = try accurate.detect(in: image)
+            followed = []
         } else {
             // A followed face the fast detector finds strongly is seen; the others get a window of their own.
             found = []
@@ -90,7 +91,6 @@ public final class HybridFaceDetector: StagedFaceDetector {
             }
             followed = stillFollowed
         }
-        if calls % fullSearchInterval == 0 { followed = [] }
         followed += found.map(\.box)
         return Self.merged(fast: fastDetections, accurate: found.map(redraw))
     }
