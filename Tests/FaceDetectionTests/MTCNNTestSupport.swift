@@ -60,16 +60,22 @@ enum MTCNNTestSupport {
         return (plain, weighted)
     }
 
-    /// Twelve faces cut from the sample photos (located by `detector` on the full-size images), scaled so the face
-    /// box is 20-40 px wide, pasted in a 4 x 3 grid on a plain gray canvas; with the faces' boxes (in the
-    /// locating detector's framing) and widths.
-    static func smallFaceGroupPicture(locatingWith detector: FaceDetector) throws -> (image: Image, faces: [Box], widths: [Float]) {
+    /// The confident faces (score above 0.99) `detector` finds in the sample photos, with their pictures.
+    static func sampleFaces(locatingWith detector: FaceDetector) throws -> [(image: Image, box: Box)] {
         var sources: [(image: Image, box: Box)] = []
         for name in ["multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg",
                      "45-m7-di-ph.jpg", "BWPictureHuman.jpg"] {
             let image = try FaceDetectionTestSupport.image(name)
             for face in try detector.detect(in: image) where face.score > 0.99 { sources.append((image, face.box)) }
         }
+        return sources
+    }
+
+    /// Twelve faces cut from the sample photos (located by `detector` on the full-size images), scaled so the face
+    /// box is 20-40 px wide, pasted in a 4 x 3 grid on a plain gray canvas; with the faces' boxes (in the
+    /// locating detector's framing) and widths.
+    static func smallFaceGroupPicture(locatingWith detector: FaceDetector) throws -> (image: Image, faces: [Box], widths: [Float]) {
+        let sources = try sampleFaces(locatingWith: detector)
         guard sources.count >= 8 else { throw SupportFailure(description: "only \(sources.count) sample faces to build the group picture from") }
         let widths: [Float] = [20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 25]
         let cell = 112
@@ -101,12 +107,7 @@ enum MTCNNTestSupport {
     /// boxes where the test pasted each face (in the locating detector's framing).
     static func packedFacesPicture(locatingWith detector: FaceDetector, rows: Int, perRow: Int, widths: [Float],
                                    margin: Float = 0.12, border: Int = 24) throws -> (image: Image, faces: [Box]) {
-        var sources: [(image: Image, box: Box)] = []
-        for name in ["multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg",
-                     "45-m7-di-ph.jpg", "BWPictureHuman.jpg"] {
-            let image = try FaceDetectionTestSupport.image(name)
-            for face in try detector.detect(in: image) where face.score > 0.99 { sources.append((image, face.box)) }
-        }
+        let sources = try sampleFaces(locatingWith: detector)
         guard sources.count >= 8 else { throw SupportFailure(description: "only \(sources.count) sample faces to build the picture from") }
         // Lay the faces out first, then size the canvas to them.
         var placements: [(source: Int, region: Box, factor: Float, x: Int, y: Int, width: Int, height: Int)] = []
